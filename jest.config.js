@@ -1,0 +1,9 @@
+/** Jest: unit tests live next to the code (`*.test.ts`), end-to-end tests under `*/test/`. */
+module.exports = {
+  testEnvironment: 'node',
+  roots: ['<rootDir>/compiler'],
+  testMatch: ['**/*.test.ts'],
+  transform: { '^.+\\.ts$': ['@swc/jest', { jsc: { target: 'es2022' }, module: { type: 'commonjs' } }] },
+  testTimeout: 120000,
+  maxWorkers: 2,
+};
