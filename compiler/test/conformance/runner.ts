@@ -13,10 +13,17 @@ export interface Expectations {
   tolerances: Record<string, { rtol: number; atol: number; why: string }>;
 }
 
-export const EXPECTATIONS_FILE = path.join(__dirname, 'expectations.json');
+/** One JSON file per operator family, so each can be kept next to its work. */
+export const EXPECTATIONS_DIR = path.join(__dirname, 'expectations');
 
 export function readExpectations(): Expectations {
-  return JSON.parse(fs.readFileSync(EXPECTATIONS_FILE, 'utf8')) as Expectations;
+  const all: Expectations = { failures: {}, tolerances: {} };
+  for (const f of fs.readdirSync(EXPECTATIONS_DIR).filter((x) => x.endsWith('.json')).sort()) {
+    const e = JSON.parse(fs.readFileSync(path.join(EXPECTATIONS_DIR, f), 'utf8')) as Partial<Expectations>;
+    Object.assign(all.failures, e.failures ?? {});
+    Object.assign(all.tolerances, e.tolerances ?? {});
+  }
+  return all;
 }
 
 export interface TestResult {
