@@ -1,4 +1,4 @@
-/** Jest: unit tests live next to the code (`*.test.ts`), end-to-end tests under `*/test/`. */
+/** Jest: unit tests live next to the code (`*.test.ts`); end-to-end tests under compiler/test. */
 module.exports = {
   testEnvironment: 'node',
   roots: ['<rootDir>/compiler'],

@@ -235,8 +235,6 @@ export class Graph {
       }
     }
     // Kahn's algorithm over node indices; ties resolved by original position.
-    const idx = new Map<Node, number>();
-    this.nodes.forEach((n, i) => idx.set(n, i));
     const pending = new Int32Array(this.nodes.length);
     const users = new Map<string, number[]>();
     this.nodes.forEach((n, i) => {
@@ -255,10 +253,8 @@ export class Graph {
     for (let i = 0; i < pending.length; i++) if (pending[i] === 0) ready.push(i);
     const order: Node[] = [];
     const produced = new Set<string>();
-    // a min-heap is unnecessary for typical sizes; keep `ready` sorted by index.
     while (ready.length) {
-      ready.sort((a, b) => a - b);
-      const i = ready.shift() as number;
+      const i = popMin(ready);
       const n = this.nodes[i];
       order.push(n);
       for (const o of n.outputs) {
@@ -268,13 +264,13 @@ export class Graph {
       }
     }
     if (order.length !== this.nodes.length) {
-      const stuck = this.nodes.find((n) => !order.includes(n)) as Node;
+      const done = new Set(order);
+      const stuck = this.nodes.find((n) => !done.has(n)) as Node;
       throw new PtqError('E_MODEL_CYCLE', `the graph has a cycle through node '${stuck.label}' (${stuck.opType})`, {
         subject: stuck.label,
         fix: 're-export the model; ONNX graphs must be acyclic',
       });
     }
-    void idx;
     return order;
   }
 
@@ -422,6 +418,16 @@ export class Graph {
       }
     }
   }
+}
+
+/** Remove and return the smallest entry (keeps file order among ready nodes). */
+function popMin(a: number[]): number {
+  let k = 0;
+  for (let i = 1; i < a.length; i++) if (a[i] < a[k]) k = i;
+  const v = a[k];
+  a[k] = a[a.length - 1];
+  a.pop();
+  return v;
 }
 
 /** Values an If/Loop/Scan body reads from the enclosing scope. */
