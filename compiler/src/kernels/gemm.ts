@@ -1,0 +1,307 @@
+/**
+ * Packed, cache-blocked float32 GEMM: C (M×N) = A (M×K) · B (K×N), with alpha/beta and a
+ * per-row or per-column bias in the epilogue.
+ *
+ * Both operands are packed into panels — A into MR-row panels, B into NR-column panels,
+ * each k-major — for depth blocks of KC, so the micro-kernel reads both sequentially. The
+ * micro-kernel (MR×NR accumulators) is WebAssembly SIMD when available (kernels/wasm-simd.ts),
+ * else a scalar JS loop with the same packed layout. Operands come as `PanelPacker`s: a
+ * strided matrix, an im2col view of an image (kernels/im2col.ts), or a packed constant
+ * cached on its weight tensor (`cachedPacker`), so weights are packed once per model.
+ *
+ * Blocking: the B block (KC × NC) stays in L2/L3, an A block (MC × KC) in L2, one B panel
+ * (KC × NR) in L1 while the A panels of the block stream past it.
+ */
+import { gemmWasm, MacroKernel, MR, NR } from './wasm-simd';
+
+export { MR, NR };
+
+/** Depth of one packed block; packed constants are laid out with it. */
+export const KC = 256;
+/** Rows of A per cache block (multiple of MR). */
+const MC = 128;
+/** Widest block of B / C (multiple of NR). */
+const NC_MAX = 4096;
+/** Floats of the C block (bounds the scratch memory for very tall A). */
+const C_BUDGET = 1 << 22;
+
+/**
+ * Writes the operand's indices [i0, i0+n) (rows of A, or columns of B) × depth [k0, k0+kc)
+ * into `dst` from float index `off`, as ceil(n / width) panels of kc × width floats
+ * (k-major); indices past i0+n are zeros. `width` is MR for A and NR for B.
+ */
+export type PanelPacker = (dst: Float32Array, off: number, k0: number, kc: number, i0: number, n: number) => void;
+
+/** A whole operand packed block by block: depth block at k0 starts at k0 · countPadded. */
+export interface PackedOperand {
+  width: number;
+  count: number;
+  depth: number;
+  data: Float32Array;
+}
+
+export interface Epilogue {
+  /** scales A·B (default 1) */
+  alpha?: number;
+  /** out = alpha·A·B + beta·out; 0 (default) ignores what `out` held */
+  beta?: number;
+  /** added to row i (index rowBiasOffset + i) */
+  rowBias?: ArrayLike<number>;
+  rowBiasOffset?: number;
+  /** added to column j */
+  colBias?: ArrayLike<number>;
+}
+
+export type GemmBackend = 'wasm-simd' | 'js';
+
+let backend: GemmBackend | undefined;
+
+/** The micro-kernel in use: WebAssembly SIMD when the runtime has it. */
+export function gemmBackend(): GemmBackend {
+  if (!backend) backend = gemmWasm() ? 'wasm-simd' : 'js';
+  return backend;
+}
+
+/** Force a backend (tests and benchmarks compare them); 'wasm-simd' throws when unavailable. */
+export function setGemmBackend(b: GemmBackend): void {
+  if (b === 'wasm-simd' && !gemmWasm()) throw new Error('WebAssembly SIMD is not available');
+  backend = b;
+}
+
+// --- scratch memory: the wasm module's memory, or a plain buffer for the JS kernel ---
+
+let jsScratch = new Float32Array(0);
+
+/** A float view of at least `floats` floats of the backend's scratch memory. */
+function scratch(floats: number): Float32Array {
+  if (gemmBackend() === 'wasm-simd') {
+    const mem = gemmWasm()!.memory;
+    const need = floats * 4;
+    if (mem.buffer.byteLength < need) mem.grow(Math.ceil((need - mem.buffer.byteLength) / 65536));
+    return new Float32Array(mem.buffer);
+  }
+  if (jsScratch.length < floats) jsScratch = new Float32Array(Math.max(floats, jsScratch.length * 2));
+  return jsScratch;
+}
+
+function macroKernel(view: Float32Array): MacroKernel {
+  if (gemmBackend() === 'wasm-simd') return gemmWasm()!.macro;
+  return (kc, nA, nB, pa, pb, pc, ldc, acc) => jsMacro(view, kc, nA, nB, pa >> 2, pb >> 2, pc >> 2, ldc >> 2, acc);
+}
+
+/** Scalar version of the wasm macro kernel (float indices instead of byte offsets). */
+function jsMacro(m: Float32Array, kc: number, nA: number, nB: number, pa: number, pb: number, pc: number, ldc: number, acc: number): void {
+  for (let jb = 0; jb < nB; jb++) {
+    const panelB = pb + jb * kc * 8;
+    let panelA = pa;
+    let tile = pc + jb * 8;
+    for (let ia = 0; ia < nA; ia++) {
+      let c00 = 0, c01 = 0, c02 = 0, c03 = 0, c04 = 0, c05 = 0, c06 = 0, c07 = 0;
+      let c10 = 0, c11 = 0, c12 = 0, c13 = 0, c14 = 0, c15 = 0, c16 = 0, c17 = 0;
+      let c20 = 0, c21 = 0, c22 = 0, c23 = 0, c24 = 0, c25 = 0, c26 = 0, c27 = 0;
+      let c30 = 0, c31 = 0, c32 = 0, c33 = 0, c34 = 0, c35 = 0, c36 = 0, c37 = 0;
+      let p = panelA;
+      let q = panelB;
+      const end = panelA + kc * 4;
+      for (; p < end; p += 4, q += 8) {
+        const b0 = m[q], b1 = m[q + 1], b2 = m[q + 2], b3 = m[q + 3], b4 = m[q + 4], b5 = m[q + 5], b6 = m[q + 6], b7 = m[q + 7];
+        let a = m[p];
+        c00 += a * b0; c01 += a * b1; c02 += a * b2; c03 += a * b3; c04 += a * b4; c05 += a * b5; c06 += a * b6; c07 += a * b7;
+        a = m[p + 1];
+        c10 += a * b0; c11 += a * b1; c12 += a * b2; c13 += a * b3; c14 += a * b4; c15 += a * b5; c16 += a * b6; c17 += a * b7;
+        a = m[p + 2];
+        c20 += a * b0; c21 += a * b1; c22 += a * b2; c23 += a * b3; c24 += a * b4; c25 += a * b5; c26 += a * b6; c27 += a * b7;
+        a = m[p + 3];
+        c30 += a * b0; c31 += a * b1; c32 += a * b2; c33 += a * b3; c34 += a * b4; c35 += a * b5; c36 += a * b6; c37 += a * b7;
+      }
+      let r = tile;
+      if (!acc) {
+        m[r] = c00; m[r + 1] = c01; m[r + 2] = c02; m[r + 3] = c03; m[r + 4] = c04; m[r + 5] = c05; m[r + 6] = c06; m[r + 7] = c07;
+        r += ldc;
+        m[r] = c10; m[r + 1] = c11; m[r + 2] = c12; m[r + 3] = c13; m[r + 4] = c14; m[r + 5] = c15; m[r + 6] = c16; m[r + 7] = c17;
+        r += ldc;
+        m[r] = c20; m[r + 1] = c21; m[r + 2] = c22; m[r + 3] = c23; m[r + 4] = c24; m[r + 5] = c25; m[r + 6] = c26; m[r + 7] = c27;
+        r += ldc;
+        m[r] = c30; m[r + 1] = c31; m[r + 2] = c32; m[r + 3] = c33; m[r + 4] = c34; m[r + 5] = c35; m[r + 6] = c36; m[r + 7] = c37;
+      } else {
+        m[r] += c00; m[r + 1] += c01; m[r + 2] += c02; m[r + 3] += c03; m[r + 4] += c04; m[r + 5] += c05; m[r + 6] += c06; m[r + 7] += c07;
+        r += ldc;
+        m[r] += c10; m[r + 1] += c11; m[r + 2] += c12; m[r + 3] += c13; m[r + 4] += c14; m[r + 5] += c15; m[r + 6] += c16; m[r + 7] += c17;
+        r += ldc;
+        m[r] += c20; m[r + 1] += c21; m[r + 2] += c22; m[r + 3] += c23; m[r + 4] += c24; m[r + 5] += c25; m[r + 6] += c26; m[r + 7] += c27;
+        r += ldc;
+        m[r] += c30; m[r + 1] += c31; m[r + 2] += c32; m[r + 3] += c33; m[r + 4] += c34; m[r + 5] += c35; m[r + 6] += c36; m[r + 7] += c37;
+      }
+      panelA = end;
+      tile += 4 * ldc;
+    }
+  }
+}
+
+const roundUp = (n: number, m: number): number => Math.ceil(n / m) * m;
+
+// --- packers ---
+
+/**
+ * Packer for a strided matrix: element (i, k) at data[offset + i·strideI + k·strideK].
+ * For A: i = row, k = column. For B: i = column (j), k = row.
+ */
+export function stridedPacker(width: number, data: Float32Array, offset: number, strideI: number, strideK: number): PanelPacker {
+  return (dst, off, k0, kc, i0, n) => {
+    let d = off;
+    for (let p = 0; p < n; p += width) {
+      const rows = Math.min(width, n - p);
+      let base = offset + (i0 + p) * strideI + k0 * strideK;
+      if (rows === width && width === 8) {
+        const s = strideI;
+        for (let k = 0; k < kc; k++, base += strideK, d += 8) {
+          dst[d] = data[base]; dst[d + 1] = data[base + s]; dst[d + 2] = data[base + 2 * s]; dst[d + 3] = data[base + 3 * s];
+          dst[d + 4] = data[base + 4 * s]; dst[d + 5] = data[base + 5 * s]; dst[d + 6] = data[base + 6 * s]; dst[d + 7] = data[base + 7 * s];
+        }
+      } else if (rows === width && width === 4) {
+        const s = strideI;
+        for (let k = 0; k < kc; k++, base += strideK, d += 4) {
+          dst[d] = data[base]; dst[d + 1] = data[base + s]; dst[d + 2] = data[base + 2 * s]; dst[d + 3] = data[base + 3 * s];
+        }
+      } else {
+        for (let k = 0; k < kc; k++, base += strideK, d += width) {
+          for (let r = 0; r < width; r++) dst[d + r] = r < rows ? data[base + r * strideI] : 0;
+        }
+      }
+    }
+  };
+}
+
+/** Pack a whole operand of `count` indices × `depth` (to keep: weights are packed once). */
+export function packOperand(packer: PanelPacker, width: number, count: number, depth: number): PackedOperand {
+  const cp = roundUp(count, width);
+  const data = new Float32Array(cp * depth);
+  for (let k0 = 0; k0 < depth; k0 += KC) packer(data, k0 * cp, k0, Math.min(KC, depth - k0), 0, count);
+  return { width, count, depth, data };
+}
+
+/** Packer reading from a packed operand (the driver asks for whole panels of whole blocks). */
+export function packedPacker(po: PackedOperand): PanelPacker {
+  const cp = roundUp(po.count, po.width);
+  return (dst, off, k0, kc, i0, n) => {
+    const from = k0 * cp + i0 * kc;
+    dst.set(po.data.subarray(from, from + roundUp(n, po.width) * kc), off);
+  };
+}
+
+interface CacheEntry {
+  fingerprint: number;
+  packed?: PackedOperand;
+}
+
+const operandCache = new WeakMap<object, Map<string, CacheEntry>>();
+
+/** A cheap checksum of a few elements, so a tensor edited in place is not served stale. */
+function fingerprint(src: ArrayLike<number>): number {
+  const n = src.length;
+  let h = n;
+  for (let t = 0; t < 16 && n > 0; t++) {
+    const v = src[Math.floor((t * (n - 1)) / 15)];
+    h = (Math.imul(h, 31) + Math.fround(v) * 1e6 + t) | 0;
+  }
+  return h;
+}
+
+/**
+ * The packer for a constant operand owned by `owner` (typically the weight Tensor): packed
+ * once and kept (in a WeakMap keyed by the owner) from the second use on, so a weight that
+ * changes every run (a DequantizeLinear output) is not copied for nothing. `key` tells apart
+ * several packings of one tensor (groups, transposes). `src` is checked for in-place edits.
+ */
+export function cachedPacker(owner: object, key: string, src: ArrayLike<number>, direct: PanelPacker, width: number, count: number, depth: number): PanelPacker {
+  let byKey = operandCache.get(owner);
+  if (!byKey) operandCache.set(owner, (byKey = new Map()));
+  const fp = fingerprint(src);
+  const e = byKey.get(key);
+  if (!e || e.fingerprint !== fp) {
+    byKey.set(key, { fingerprint: fp });
+    return direct;
+  }
+  if (!e.packed || e.packed.width !== width || e.packed.count !== count || e.packed.depth !== depth) {
+    e.packed = packOperand(direct, width, count, depth);
+  }
+  return packedPacker(e.packed);
+}
+
+// --- the driver ---
+
+/**
+ * out[outOff + i·ldo + j] = alpha · Σk A(i,k)·B(k,j) + beta · out[…] + rowBias[i] + colBias[j]
+ * for i < M, j < N; `packA` packs A (width MR), `packB` packs B (width NR).
+ */
+export function gemmPacked(M: number, N: number, K: number, packA: PanelPacker, packB: PanelPacker, out: Float32Array, outOff: number, ldo: number, ep: Epilogue = {}): void {
+  if (M <= 0 || N <= 0) return;
+  const Mp = roundUp(M, MR);
+  const Np = roundUp(N, NR);
+  if (K <= 0) {
+    epilogue(new Float32Array(Mp * Np), 0, Np, M, N, 0, out, outOff, ldo, ep);
+    return;
+  }
+  const nc = Math.min(Np, Math.max(NR, Math.min(NC_MAX, Math.floor(C_BUDGET / Mp / NR) * NR)));
+  const kc0 = Math.min(KC, K);
+  // float offsets of the three regions, 16-byte aligned
+  const aReg = 0;
+  const bReg = roundUp(aReg + Mp * kc0, 4);
+  const cReg = roundUp(bReg + kc0 * nc, 4);
+  const view = scratch(cReg + Mp * nc);
+  const macro = macroKernel(view);
+  const singleBlock = K <= KC;
+  if (singleBlock) packA(view, aReg, 0, K, 0, M);
+  for (let jc = 0; jc < N; jc += nc) {
+    const ncur = Math.min(nc, N - jc);
+    const ncp = roundUp(ncur, NR);
+    for (let pc = 0; pc < K; pc += KC) {
+      const kcur = Math.min(KC, K - pc);
+      packB(view, bReg, pc, kcur, jc, ncur);
+      if (!singleBlock) packA(view, aReg, pc, kcur, 0, M);
+      for (let ic = 0; ic < Mp; ic += MC) {
+        const rows = Math.min(MC, Mp - ic);
+        macro(kcur, rows / MR, ncp / NR, (aReg + ic * kcur) * 4, bReg * 4, (cReg + ic * ncp) * 4, ncp * 4, pc > 0 ? 1 : 0);
+      }
+    }
+    epilogue(view, cReg, ncp, M, ncur, jc, out, outOff, ldo, ep);
+  }
+}
+
+/** Copy the C block (M × n, row stride ldc, at column jc of the result) out, applying the epilogue. */
+function epilogue(c: Float32Array, cOff: number, ldc: number, M: number, n: number, jc: number, out: Float32Array, outOff: number, ldo: number, ep: Epilogue): void {
+  const alpha = ep.alpha ?? 1;
+  const beta = ep.beta ?? 0;
+  const rb = ep.rowBias;
+  const rbo = ep.rowBiasOffset ?? 0;
+  const cb = ep.colBias;
+  for (let i = 0; i < M; i++) {
+    const s = cOff + i * ldc;
+    const d = outOff + i * ldo + jc;
+    const bias = rb ? rb[rbo + i] : 0;
+    if (!cb && beta === 0 && alpha === 1) {
+      if (bias === 0) out.set(c.subarray(s, s + n), d);
+      else for (let j = 0; j < n; j++) out[d + j] = c[s + j] + bias;
+    } else if (!cb && beta === 0) {
+      for (let j = 0; j < n; j++) out[d + j] = alpha * c[s + j] + bias;
+    } else if (beta === 0) {
+      for (let j = 0; j < n; j++) out[d + j] = alpha * c[s + j] + bias + (cb as ArrayLike<number>)[jc + j];
+    } else {
+      for (let j = 0; j < n; j++) out[d + j] = alpha * c[s + j] + beta * out[d + j] + bias + (cb ? cb[jc + j] : 0);
+    }
+  }
+}
+
+/**
+ * BLAS-style sgemm on row-major arrays: C = alpha · op(A) · op(B) + beta · C, where
+ * op(A) is M×K (A is K×M with lda when transA), op(B) is K×N (N×K when transB).
+ */
+export function sgemm(
+  transA: boolean, transB: boolean, M: number, N: number, K: number, alpha: number,
+  A: Float32Array, aOff: number, lda: number, B: Float32Array, bOff: number, ldb: number,
+  beta: number, C: Float32Array, cOff: number, ldc: number, extra: Pick<Epilogue, 'rowBias' | 'colBias'> = {},
+): void {
+  const packA = transA ? stridedPacker(MR, A, aOff, 1, lda) : stridedPacker(MR, A, aOff, lda, 1);
+  const packB = transB ? stridedPacker(NR, B, bOff, ldb, 1) : stridedPacker(NR, B, bOff, 1, ldb);
+  gemmPacked(M, N, K, packA, packB, C, cOff, ldc, { alpha, beta, ...extra });
+}
