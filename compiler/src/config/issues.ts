@@ -19,7 +19,7 @@ export interface ConfigIssue {
 
 /** `model.yaml:4 model_parameters: missing keys 'caffe_model', 'prototxt'` */
 export function formatIssue(file: string | undefined, issue: ConfigIssue): string {
-  const where = `${file ?? '<config>'}${issue.line !== undefined ? `:${issue.line}` : ''}`;
+  const where = `${file ?? '<config>'}:${issue.line !== undefined ? issue.line : ''}`;
   const subject = issue.group ? (issue.key ? `${issue.group}.${issue.key}` : issue.group) : undefined;
   return subject ? `${where} ${subject}: ${issue.message}` : `${where} ${issue.message}`;
 }

@@ -71,10 +71,11 @@ export function parseYaml(text: string, file?: string): { doc: unknown; lines: R
     docs = yaml.constructFromEvents(events, { source: text, filename, schema: yaml.CORE_SCHEMA });
   } catch (e) {
     if (e instanceof yaml.YAMLException) {
+      const lineText = e.mark ? (text.split(/\r?\n/)[e.mark.line] ?? '').trim() : '';
       throw new ConfigError(file, [
         {
           line: e.mark ? e.mark.line + 1 : undefined,
-          message: `YAML syntax error: ${e.reason}`,
+          message: `YAML syntax error: ${e.reason}${lineText ? ` at '${lineText.length > 60 ? lineText.slice(0, 57) + '...' : lineText}'` : ''}`,
           fix: 'fix the YAML syntax (indentation, quotes, duplicate keys)',
         },
       ]);
@@ -84,7 +85,9 @@ export function parseYaml(text: string, file?: string): { doc: unknown; lines: R
   if (docs.length !== 1) {
     throw new ConfigError(file, [
       {
-        message: docs.length ? `expected one YAML document, found ${docs.length}` : 'the file is empty',
+        message: docs.length
+          ? `expected one YAML document, found ${docs.length}`
+          : `the file is empty; expected the groups ${REQUIRED_GROUPS.join(', ')}`,
         fix: `write the groups ${REQUIRED_GROUPS.join(', ')} in one document`,
       },
     ]);

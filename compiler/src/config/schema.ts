@@ -183,7 +183,7 @@ function numberLists(raw: unknown): Parsed<(number[] | null)[]> {
 /** A mapping also accepted as a quoted flow mapping (`'{"data": "pyramid"}'`). */
 function mapping(raw: unknown): { ok: true; value: Record<string, unknown> | undefined } | { ok: false } {
   if (raw === null || raw === undefined) return { ok: true, value: undefined };
-  let v = raw;
+  let v: unknown = raw;
   if (typeof v === 'string' && v.trim().startsWith('{')) {
     try {
       v = yaml.load(v);

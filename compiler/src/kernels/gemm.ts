@@ -305,3 +305,34 @@ export function sgemm(
   const packB = transB ? stridedPacker(NR, B, bOff, ldb, 1) : stridedPacker(NR, B, bOff, 1, ldb);
   gemmPacked(M, N, K, packA, packB, C, cOff, ldc, { alpha, beta, ...extra });
 }
+
+// --- other element types (float64, integers): plain triple loop ---
+
+/* eslint-disable @typescript-eslint/no-explicit-any -- number or bigint arrays */
+
+/**
+ * out[outOff + i·N + j] = Σk a[aOff + i·aRs + k·aCs] · b[bOff + k·bRs + j·bCs] for any numeric
+ * typed arrays (double accumulation for numbers, BigInt for 64-bit integers; integer results
+ * wrap as the output array stores them).
+ */
+export function matmulAny(
+  M: number, N: number, K: number, a: ArrayLike<any>, aOff: number, aRs: number, aCs: number,
+  b: ArrayLike<any>, bOff: number, bRs: number, bCs: number, out: any, outOff: number,
+): void {
+  const big = out instanceof BigInt64Array || out instanceof BigUint64Array;
+  for (let i = 0; i < M; i++) {
+    for (let j = 0; j < N; j++) {
+      let ia = aOff + i * aRs;
+      let ib = bOff + j * bCs;
+      if (big) {
+        let s = 0n;
+        for (let k = 0; k < K; k++, ia += aCs, ib += bRs) s += BigInt(a[ia]) * BigInt(b[ib]);
+        out[outOff + i * N + j] = s;
+      } else {
+        let s = 0;
+        for (let k = 0; k < K; k++, ia += aCs, ib += bRs) s += a[ia] * b[ib];
+        out[outOff + i * N + j] = s;
+      }
+    }
+  }
+}

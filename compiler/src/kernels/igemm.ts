@@ -58,8 +58,61 @@ export function gemmPacked(
   cOff: number,
   ldc: number,
 ): void {
+  // 2 rows × 4 columns per step: 8 running sums share 6 loads per k
+  const M2 = M - (M % 2);
   const N4 = N - (N % 4);
-  for (let m = 0; m < M; m++) {
+  let m = 0;
+  for (; m < M2; m += 2) {
+    const a0 = aOff + m * K;
+    const a1 = a0 + K;
+    const c0 = cOff + m * ldc;
+    const c1 = c0 + ldc;
+    let n = 0;
+    for (; n < N4; n += 4) {
+      const b0 = bOff + n * K;
+      const b1 = b0 + K;
+      const b2 = b1 + K;
+      const b3 = b2 + K;
+      let s00 = 0, s01 = 0, s02 = 0, s03 = 0, s10 = 0, s11 = 0, s12 = 0, s13 = 0;
+      for (let k = 0; k < K; k++) {
+        const x0 = A[a0 + k];
+        const x1 = A[a1 + k];
+        const y0 = Bt[b0 + k];
+        const y1 = Bt[b1 + k];
+        const y2 = Bt[b2 + k];
+        const y3 = Bt[b3 + k];
+        s00 += x0 * y0;
+        s01 += x0 * y1;
+        s02 += x0 * y2;
+        s03 += x0 * y3;
+        s10 += x1 * y0;
+        s11 += x1 * y1;
+        s12 += x1 * y2;
+        s13 += x1 * y3;
+      }
+      C[c0 + n] = s00 | 0;
+      C[c0 + n + 1] = s01 | 0;
+      C[c0 + n + 2] = s02 | 0;
+      C[c0 + n + 3] = s03 | 0;
+      C[c1 + n] = s10 | 0;
+      C[c1 + n + 1] = s11 | 0;
+      C[c1 + n + 2] = s12 | 0;
+      C[c1 + n + 3] = s13 | 0;
+    }
+    for (; n < N; n++) {
+      const b0 = bOff + n * K;
+      let s0 = 0;
+      let s1 = 0;
+      for (let k = 0; k < K; k++) {
+        const y = Bt[b0 + k];
+        s0 += A[a0 + k] * y;
+        s1 += A[a1 + k] * y;
+      }
+      C[c0 + n] = s0 | 0;
+      C[c1 + n] = s1 | 0;
+    }
+  }
+  for (; m < M; m++) {
     const a0 = aOff + m * K;
     const c0 = cOff + m * ldc;
     let n = 0;
@@ -68,10 +121,7 @@ export function gemmPacked(
       const b1 = b0 + K;
       const b2 = b1 + K;
       const b3 = b2 + K;
-      let s0 = 0;
-      let s1 = 0;
-      let s2 = 0;
-      let s3 = 0;
+      let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
       for (let k = 0; k < K; k++) {
         const a = A[a0 + k];
         s0 += a * Bt[b0 + k];

@@ -144,7 +144,7 @@ export class GraphBuilder {
     return this.define(name, dtype, shape.slice());
   }
 
-  /** Add an initializer (name generated from `hint` when not unique). */
+  /** Add an initializer (named `const_<k>` when no name is given). */
   initializer(tensor: Tensor, name?: string): Value {
     const n = name ?? this.fresh('const');
     this.claim(n);
@@ -373,6 +373,7 @@ export class GraphBuilder {
     const pads = pads4(o.pad ?? 0);
     const ceil = o.ceilMode ?? false;
     const attrs: Record<string, AttrValue> = { kernel_shape: [kh, kw], pads, strides: [sh, sw] };
+    if (ceil && this.opset < 10) throw new Error(`GraphBuilder: ${op} '${name}': ceil_mode needs opset 10 or later (the builder is at ${this.opset})`);
     if (ceil) attrs.ceil_mode = 1;
     if (op === 'AveragePool' && o.countIncludePad) attrs.count_include_pad = 1;
     const shape: Dim[] = [x.shape![0], c, outSize(h, kh, sh, 1, pads[0], pads[2], ceil), outSize(w, kw, sw, 1, pads[1], pads[3], ceil)];

@@ -3,7 +3,7 @@ import { Dim } from '../onnx/ir';
 import { Tensor } from '../onnx/tensor';
 import { normAxis } from '../kernels/shape';
 import { splitAt } from '../kernels/reduction';
-import { OpContext, OpDef, ValueFacts } from './registry';
+import { OpContext, OpDef } from './registry';
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- number or bigint elements */
 

@@ -8,16 +8,16 @@ import { OpDef } from './registry';
 
 /**
  * The slope as it broadcasts to X. ONNX broadcasts it unidirectionally (numpy rules, output
- * shape = X's shape). Opset < 7 models (and Caffe-style exports) may give a 1-D slope of one
- * value per channel (axis 1): it is reshaped to [C, 1, …] for those.
+ * shape = X's shape). Before opset 7 a 1-D slope of C values is one value per channel
+ * (axis 1), as Caffe's PReLU: it is reshaped to [C, 1, …] there.
  */
 export function preluSlope(node: Node, opset: number, x: Tensor, slope: Tensor): Tensor {
   const r = x.rank;
-  const fits = slope.rank <= r && slope.dims.every((d, i) => d === 1 || d === x.dims[r - slope.rank + i]);
-  if (fits) return slope;
-  if (opset < 7 && slope.rank === 1 && r >= 2 && slope.dims[0] === x.dims[1]) {
+  if (opset < 7 && slope.rank === 1 && slope.size > 1 && r >= 2 && slope.dims[0] === x.dims[1]) {
     return slope.reshape([slope.dims[0], ...new Array<number>(r - 2).fill(1)]);
   }
+  const fits = slope.rank <= r && slope.dims.every((d, i) => d === 1 || d === x.dims[r - slope.rank + i]);
+  if (fits) return slope;
   throw new PtqError('E_MODEL_SHAPE', `node '${node.label}' (PRelu): slope of shape [${slope.dims}] does not broadcast to input [${x.dims}]`, {
     subject: node.label,
     fix: 'give the slope a shape that broadcasts to the input, e.g. [C, 1, 1] for NCHW',

@@ -99,9 +99,17 @@ describe('Reduce*', () => {
     m18.toNumbers().forEach((v, i) => expect(v).toBeCloseTo(mean[i], 5));
   });
 
-  it('noop_with_empty_axes: empty axes make an identity; without it everything is reduced', () => {
+  it('noop_with_empty_axes: empty axes reduce each element alone; without it everything is reduced', () => {
     expect(run('ReduceSum', 13, x, { axes: [], axesInput: true, noop: 1 }).toNumbers()).toEqual(f32);
     expect(run('ReduceMax', 18, x, { noop: 1 }).toNumbers()).toEqual(f32);
+    const signed = tensorFrom('float32', [2, 2], [-3, 2, -0.5, 4]);
+    expect(run('ReduceL1', 18, signed, { noop: 1 }).toNumbers()).toEqual([3, 2, 0.5, 4]);
+    expect(run('ReduceL2', 18, signed, { noop: 1 }).toNumbers()).toEqual([3, 2, 0.5, 4]);
+    expect(run('ReduceSumSquare', 18, signed, { axes: [], axesInput: true, noop: 1 }).toNumbers()).toEqual([9, 4, 0.25, 16]);
+    const lse = run('ReduceLogSumExp', 18, signed, { noop: 1 });
+    expect(lse.dims).toEqual([2, 2]);
+    lse.toNumbers().forEach((v, i) => expect(v).toBeCloseTo([-3, 2, -0.5, 4][i], 6));
+    run('ReduceLogSum', 18, tensorFrom('float32', [2], [1, Math.E]), { noop: 1 }).toNumbers().forEach((v, i) => expect(v).toBeCloseTo(i, 6));
     const all = run('ReduceMax', 18, x, { axes: [], axesInput: true, noop: 0, keepdims: 0 });
     expect(all.dims).toEqual([]);
     expect(all.toNumbers()[0]).toBe(Math.max(...f32));

@@ -13,7 +13,7 @@ export type ReduceKind = 'sum' | 'mean' | 'max' | 'min' | 'prod' | 'l1' | 'l2' |
 /**
  * Reduce* over a set of axes (all axes when none are given), keepdims default 1.
  * The axes are an attribute before opset 13 (ReduceSum) / 18 (the others) and an optional
- * int64 input afterwards, where empty axes with `noop_with_empty_axes` make the node an identity.
+ * int64 input afterwards, where empty axes with `noop_with_empty_axes` reduce nothing.
  * Sums accumulate in double. A reduction over an empty set gives the identity of the operation:
  * 0 for sums and norms, 1 for the product, -inf (or the type's minimum) for max, +inf (or the
  * type's maximum) for min, -inf for the log-sums, NaN for the mean.
@@ -29,7 +29,8 @@ function reduceOp(type: string, kind: ReduceKind, quant: QuantRole): OpDef {
     run: (ctx, [x, axesT]) => {
       const { node } = ctx;
       const axes = reduceAxes(ctx, x!.rank, axesT);
-      if (axes === 'noop') return [x!];
+      // no axes: each element is reduced alone, which only changes it for the norms and log-sum
+      if (axes.size === 0 && (kind === 'sum' || kind === 'mean' || kind === 'max' || kind === 'min' || kind === 'prod')) return [x!];
       return [reduce(node, kind, x!, axes, node.int('keepdims', 1) !== 0)];
     },
   };
@@ -40,12 +41,16 @@ function axesAsInput(node: Node, opset: number): boolean {
   return node.opType === 'ReduceSum' ? opset >= 13 : opset >= 18;
 }
 
-/** The axes to reduce (normalised), or 'noop' for empty axes with noop_with_empty_axes. */
-function reduceAxes({ node, opset }: OpContext, rank: number, axesT: Tensor | undefined): Set<number> | 'noop' {
+/**
+ * The axes to reduce (normalised). Empty axes with noop_with_empty_axes give the empty set:
+ * every element is then reduced on its own (ReduceL1 → |x|, ReduceSumSquare → x², the others
+ * leave it unchanged), as ONNX's reference and onnxruntime compute it.
+ */
+function reduceAxes({ node, opset }: OpContext, rank: number, axesT: Tensor | undefined): Set<number> {
   let list: number[] | undefined;
   if (axesAsInput(node, opset)) {
     list = axesT ? axesT.toNumbers() : node.ints('axes');
-    if ((list === undefined || list.length === 0) && node.int('noop_with_empty_axes', 0) !== 0) return 'noop';
+    if ((list === undefined || list.length === 0) && node.int('noop_with_empty_axes', 0) !== 0) return new Set();
   } else {
     list = node.ints('axes');
   }
@@ -75,7 +80,6 @@ function inferReduce(ctx: OpContext, shape: Dim[] | undefined, axesF: ValueFacts
     return typeof n === 'number' && n > 0 ? new Array<Dim>(shape.length - n).fill('?') : undefined;
   }
   const axes = reduceAxes(ctx, shape.length, axesF?.value);
-  if (axes === 'noop') return shape.slice();
   return keep ? shape.map((d, i) => (axes.has(i) ? 1 : d)) : shape.filter((_, i) => !axes.has(i));
 }
 
@@ -83,7 +87,7 @@ function inferReduce(ctx: OpContext, shape: Dim[] | undefined, axesF: ValueFacts
 function intRange(d: DType): [number, number] {
   switch (d) {
     case 'int8': return [-128, 127];
-    case 'uint8': case 'bool': return [0, 255];
+    case 'uint8': return [0, 255];
     case 'int16': return [-32768, 32767];
     case 'uint16': return [0, 65535];
     case 'int32': return [-2147483648, 2147483647];
@@ -92,7 +96,7 @@ function intRange(d: DType): [number, number] {
   }
 }
 
-/** Reduce `x` over `axes` (normalised, non-empty set or all axes of a scalar). */
+/** Reduce `x` over `axes` (normalised; the empty set reduces each element alone). */
 export function reduce(node: Node, kind: ReduceKind, x: Tensor, axes: ReadonlySet<number>, keep: boolean): Tensor {
   if (x.dtype === 'string' || x.dtype === 'bool') {
     throw new PtqError('E_MODEL_DTYPE', `node '${node.label}' (${node.opType}): input of type ${x.dtype} is not supported`, {

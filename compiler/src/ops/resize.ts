@@ -151,10 +151,11 @@ function outputSize(
       scales[ax] = sc[i];
       const d = inDims[ax];
       // float32 arithmetic as the scales are float32 (2.3 × 10 gives 23, not 22)
+      // (the roi does not scale the output size: onnxruntime and ONNX's reference agree on that)
       if (typeof d === 'number') {
-        outDims[ax] = Math.floor(Math.fround(d * (roiEnd[ax] - roiStart[ax]) * sc[i]));
+        outDims[ax] = Math.floor(Math.fround(d * sc[i]));
         lengths[ax] = d * sc[i];
-      } else outDims[ax] = sc[i] === 1 && roiStart[ax] === 0 && roiEnd[ax] === 1 ? d : UNKNOWN_DIM;
+      } else outDims[ax] = sc[i] === 1 ? d : UNKNOWN_DIM;
     });
   } else {
     throw opError(node, 'E_MODEL_GRAPH', 'neither scales nor sizes is given', 'give Resize its scales or sizes');
@@ -202,8 +203,9 @@ function sourceCoord(p: Plan, axis: number, x: number, inLen: number): number {
       return offset + (x + 0.5) / scale - 0.5;
     }
     case 'pytorch_half_pixel':
-      return outLen > 1 ? (x + 0.5) / scale - 0.5 : 0;
+      return outInt > 1 ? (x + 0.5) / scale - 0.5 : 0;
     case 'align_corners':
+      // the unrounded length, as ONNX's reference (and its test data) use it
       return outLen === 1 ? 0 : (x * (inLen - 1)) / (outLen - 1);
     case 'asymmetric':
       return x / scale;
@@ -351,7 +353,7 @@ function interpolateAxis(src: Float64Array, dims: number[], axis: number, taps: 
   return dst;
 }
 
-/** Doubles into `dtype` storage; integer types round to nearest and saturate. */
+/** Doubles into `dtype` storage; integer types truncate toward zero (as onnxruntime and ONNX's reference cast) and saturate. */
 function fromDoubles(dtype: DType, dims: number[], v: Float64Array): Tensor {
   if (isFloat(dtype)) return tensorFrom(dtype, dims, v);
   const lim: Partial<Record<DType, [number, number]>> = {
@@ -359,7 +361,7 @@ function fromDoubles(dtype: DType, dims: number[], v: Float64Array): Tensor {
   };
   const [lo, hi] = lim[dtype] ?? [-Infinity, Infinity];
   const r = new Float64Array(v.length);
-  for (let i = 0; i < v.length; i++) r[i] = Math.min(hi, Math.max(lo, Math.sign(v[i]) * Math.round(Math.abs(v[i]))));
+  for (let i = 0; i < v.length; i++) r[i] = Math.min(hi, Math.max(lo, Math.trunc(v[i])));
   return tensorFrom(dtype, dims, isBigInt(dtype) ? Array.from(r, (x) => BigInt(x)) : r);
 }
 

@@ -18,6 +18,8 @@ export interface NodeTest {
   ops: string[];
   /** every op of the model has a registered module (the tests the conformance target counts) */
   registered: boolean;
+  /** the model's ops that have no registered module */
+  missing: string[];
   sets: { inputs: Tensor[]; outputs: Tensor[] }[];
 }
 
@@ -44,10 +46,12 @@ export function loadNodeTest(name: string): NodeTest {
   const dir = path.join(NODE_TEST_DIR, name);
   const model = decodeModel(fs.readFileSync(path.join(dir, 'model.onnx')), `${name}/model.onnx`);
   const ops = [...new Set(model.graph.nodes.map((n) => (n.domain && n.domain !== 'ai.onnx' ? `${n.domain}::${n.opType}` : n.opType)))].sort();
-  const registered = model.graph.nodes.every((n) => {
+  const missing = new Set<string>();
+  for (const n of model.graph.nodes) {
     const op = findOp(n.domain, n.opType);
-    return op !== undefined && (op.sinceOpset ?? 1) <= (model.opset(n.domain) ?? 1);
-  });
+    if (op === undefined || (op.sinceOpset ?? 1) > (model.opset(n.domain) ?? 1)) missing.add(n.domain && n.domain !== 'ai.onnx' ? `${n.domain}::${n.opType}` : n.opType);
+  }
+  const registered = missing.size === 0;
   let sets: NodeTest['sets'] = [];
   try {
     sets = fs
@@ -58,7 +62,7 @@ export function loadNodeTest(name: string): NodeTest {
   } catch {
     /* non-tensor data (sequences, optionals): such tests use ops we do not register */
   }
-  return { name, dir, model, ops, registered, sets };
+  return { name, dir, model, ops, registered, missing: [...missing].sort(), sets };
 }
 
 export const RTOL = 1e-3;

@@ -68,7 +68,7 @@ export async function runNodeTest(t: NodeTest, make: EngineFactory, exp?: Expect
 
 export interface Summary {
   results: TestResult[];
-  /** tests skipped because one of their ops is not registered, by op */
+  /** tests skipped because an op is not registered, by missing op */
   unregistered: Map<string, number>;
 }
 
@@ -86,7 +86,7 @@ export async function runAll(make: EngineFactory, filter?: RegExp, exp?: Expecta
       continue;
     }
     if (!t.registered) {
-      for (const op of t.ops) unregistered.set(op, (unregistered.get(op) ?? 0) + 1);
+      for (const op of t.missing) unregistered.set(op, (unregistered.get(op) ?? 0) + 1);
       continue;
     }
     results.push(await runNodeTest(t, make, exp));
@@ -111,7 +111,8 @@ export function formatSummary(s: Summary): string {
     lines.push('', 'failures:');
     for (const r of fails) lines.push(`  ${r.name}: ${r.reason}`);
   }
-  lines.push('', `tests skipped because an op is not registered: ${[...s.unregistered.values()].reduce((a, b) => a + b, 0)} (${[...s.unregistered.keys()].sort().join(', ')})`);
+  const skipped = [...s.unregistered].sort((a, b) => a[0].localeCompare(b[0]));
+  lines.push('', `tests not counted because an op is not registered (missing op: tests): ${skipped.map(([op, n]) => `${op}: ${n}`).join(', ')}`);
   const passed = s.results.length - fails.length;
   lines.push(`pass rate ${((100 * passed) / Math.max(1, s.results.length)).toFixed(2)} %`);
   lines.push(`${passed} passed, ${fails.length} failed`);
