@@ -6,8 +6,9 @@ import { Dim, Node } from '../onnx/ir';
  *
  * Both operands are first packed into Int16Array rows of length K with their zero points
  * subtracted (A as M rows, B transposed as N rows), so the kernel is a set of contiguous
- * dot products with no allocation inside. Products are at most 255² and K is far below
- * 2^37, so JS number sums are exact; the result is wrapped to int32 like a 32-bit accumulator.
+ * dot products with no allocation inside. Every multiply-add is int32 (Math.imul, | 0): V8
+ * keeps it in integer registers, and modular arithmetic makes the result the exact sum
+ * wrapped to int32 once, as a 32-bit accumulator holds it.
  */
 
 /** Any integer element source (Int8Array, Uint8Array, Int32Array, …). */
@@ -81,14 +82,14 @@ export function gemmPacked(
         const y1 = Bt[b1 + k];
         const y2 = Bt[b2 + k];
         const y3 = Bt[b3 + k];
-        s00 += x0 * y0;
-        s01 += x0 * y1;
-        s02 += x0 * y2;
-        s03 += x0 * y3;
-        s10 += x1 * y0;
-        s11 += x1 * y1;
-        s12 += x1 * y2;
-        s13 += x1 * y3;
+        s00 = (s00 + Math.imul(x0, y0)) | 0;
+        s01 = (s01 + Math.imul(x0, y1)) | 0;
+        s02 = (s02 + Math.imul(x0, y2)) | 0;
+        s03 = (s03 + Math.imul(x0, y3)) | 0;
+        s10 = (s10 + Math.imul(x1, y0)) | 0;
+        s11 = (s11 + Math.imul(x1, y1)) | 0;
+        s12 = (s12 + Math.imul(x1, y2)) | 0;
+        s13 = (s13 + Math.imul(x1, y3)) | 0;
       }
       C[c0 + n] = s00 | 0;
       C[c0 + n + 1] = s01 | 0;
@@ -105,8 +106,8 @@ export function gemmPacked(
       let s1 = 0;
       for (let k = 0; k < K; k++) {
         const y = Bt[b0 + k];
-        s0 += A[a0 + k] * y;
-        s1 += A[a1 + k] * y;
+        s0 = (s0 + Math.imul(A[a0 + k], y)) | 0;
+        s1 = (s1 + Math.imul(A[a1 + k], y)) | 0;
       }
       C[c0 + n] = s0 | 0;
       C[c1 + n] = s1 | 0;
@@ -124,10 +125,10 @@ export function gemmPacked(
       let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
       for (let k = 0; k < K; k++) {
         const a = A[a0 + k];
-        s0 += a * Bt[b0 + k];
-        s1 += a * Bt[b1 + k];
-        s2 += a * Bt[b2 + k];
-        s3 += a * Bt[b3 + k];
+        s0 = (s0 + Math.imul(a, Bt[b0 + k])) | 0;
+        s1 = (s1 + Math.imul(a, Bt[b1 + k])) | 0;
+        s2 = (s2 + Math.imul(a, Bt[b2 + k])) | 0;
+        s3 = (s3 + Math.imul(a, Bt[b3 + k])) | 0;
       }
       C[c0 + n] = s0 | 0;
       C[c0 + n + 1] = s1 | 0;
@@ -137,7 +138,7 @@ export function gemmPacked(
     for (; n < N; n++) {
       const b0 = bOff + n * K;
       let s = 0;
-      for (let k = 0; k < K; k++) s += A[a0 + k] * Bt[b0 + k];
+      for (let k = 0; k < K; k++) s = (s + Math.imul(A[a0 + k], Bt[b0 + k])) | 0;
       C[c0 + n] = s | 0;
     }
   }
