@@ -11,3 +11,4 @@ export type { StageSlices, Json, JsonObject } from './slices';
 export { ConfigError, E_CONFIG, formatIssue } from './issues';
 export type { ConfigIssue } from './issues';
 export { DEFAULTS } from './normalize';
+export { TEMPLATE_FILES, templatePath } from './templates';

@@ -76,7 +76,7 @@ export function parseYaml(text: string, file?: string): { doc: unknown; lines: R
         {
           line: e.mark ? e.mark.line + 1 : undefined,
           message: `YAML syntax error: ${e.reason}${lineText ? ` at '${lineText.length > 60 ? lineText.slice(0, 57) + '...' : lineText}'` : ''}`,
-          fix: 'fix the YAML syntax (indentation, quotes, duplicate keys)',
+          fix: 'check the indentation, quotes and duplicate keys around that line',
         },
       ]);
     }
@@ -86,7 +86,7 @@ export function parseYaml(text: string, file?: string): { doc: unknown; lines: R
     throw new ConfigError(file, [
       {
         message: docs.length
-          ? `expected one YAML document, found ${docs.length}`
+          ? `expected one YAML document (with the groups ${REQUIRED_GROUPS.join(', ')}), found ${docs.length}`
           : `the file is empty; expected the groups ${REQUIRED_GROUPS.join(', ')}`,
         fix: `write the groups ${REQUIRED_GROUPS.join(', ')} in one document`,
       },

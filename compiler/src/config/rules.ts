@@ -129,7 +129,7 @@ export function checkRules(cfg: PtqConfig, given: ReadonlySet<string>, issues: I
   // Per-node overrides must not contradict each other.
   const cpu = new Set(calibration.runOnCpu);
   const both = calibration.runOnBpu.filter((x) => cpu.has(x));
-  if (both.length) issues.add(C, 'run_on_bpu', `node${both.length > 1 ? 's' : ''} ${quoteList(both)} also in run_on_cpu`);
+  if (both.length) issues.add(C, 'run_on_bpu', `node${both.length > 1 ? 's' : ''} ${quoteList(both)} also in run_on_cpu; a node runs on one of them`);
   for (const [node, info] of Object.entries(model.nodeInfo)) {
     const forced = cpu.has(node) ? 'CPU' : calibration.runOnBpu.includes(node) ? 'BPU' : undefined;
     if (info.on && forced && info.on !== forced) {
@@ -181,6 +181,7 @@ function shapeRules(cfg: PtqConfig, shapes: readonly (number[] | undefined)[], i
         'input_type_train',
         `${who}: ${inp.typeTrain} has ${channels} channel(s), but ${shown} with input_layout_train ${inp.layoutTrain} has ${c}`,
       );
+      return; // H and W are not where the layout says either
     }
     if ((inp.typeRt === 'nv12' || inp.typeRt === 'yuv444') && (h % 2 || w % 2)) {
       issues.add(I, 'input_type_rt', `${who}: ${inp.typeRt} needs an even height and width, but ${shown} (${inp.layoutTrain}) has ${h}x${w}`);
@@ -218,7 +219,8 @@ export function validateAgainstModel(cfg: PtqConfig, modelInputs: readonly Model
     });
     const configured = new Set(cfg.inputs.map((x) => x.name));
     const missing = modelNames.filter((m) => !configured.has(m));
-    if (missing.length) {
+    // A misspelt name shows up once, as the unknown name, not again as an unconfigured input.
+    if (missing.length && matched.every(Boolean)) {
       issues.add(I, 'input_name', `model input${missing.length > 1 ? 's' : ''} ${quoteList(missing)} not configured; list every model input in input_name`);
     }
   } else {

@@ -5,24 +5,48 @@
 import { PtqError } from '../errors';
 import { arrayCtor, DType, isBigInt, isFloat, TypedArray } from '../onnx/dtype';
 import { Node } from '../onnx/ir';
-import { Tensor, toInt64 } from '../onnx/tensor';
+import { Tensor } from '../onnx/tensor';
 import { unaryOp } from './elementwise';
+import { floatToInt32, floatToInt64, floatToUint32, floatToUint64 } from './scalar-math';
 import { broadcastIndex, broadcastShape } from './shape';
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- kernels are generic over number, bigint and string arrays */
 
 /**
+ * How a float result is stored into an array of `dtype`: unchanged for floats and bool, else
+ * converted as C casts do on x86-64 (truncation; NaN and out-of-range give the minimum),
+ * which is what onnxruntime computes there. Typed arrays then keep the low bits of narrower types.
+ */
+export function floatToIntOf(dtype: DType): (v: number) => number | bigint {
+  switch (dtype) {
+    case 'int64':
+      return floatToInt64;
+    case 'uint64':
+      return floatToUint64;
+    case 'uint32':
+      return floatToUint32;
+    case 'int8':
+    case 'uint8':
+    case 'int16':
+    case 'uint16':
+    case 'int32':
+      return floatToInt32;
+    default:
+      return (v) => v;
+  }
+}
+
+/**
  * y = f(x) for a float function on any numeric tensor: float dtypes directly (a float32
  * result is rounded once when stored), integer dtypes through float64 and back
- * (truncated, int64 saturating), into `outDtype` (default: the input's).
+ * (see floatToIntOf), into `outDtype` (default: the input's).
  */
 export function mapFloat(x: Tensor, f: (v: number) => number, outDtype: DType = x.dtype): Tensor {
-  if (isBigInt(outDtype)) {
-    const back = outDtype === 'uint64' ? (r: number) => BigInt.asUintN(64, toInt64(r)) : toInt64;
-    return isBigInt(x.dtype) ? unaryOp(x, (v: bigint) => back(f(Number(v))), outDtype) : unaryOp(x, (v: number) => back(f(v)), outDtype);
+  if (isFloat(outDtype) || outDtype === 'bool') {
+    return isBigInt(x.dtype) ? unaryOp(x, (v: bigint) => f(Number(v)), outDtype) : unaryOp(x, f, outDtype);
   }
-  if (isBigInt(x.dtype)) return unaryOp(x, (v: bigint) => f(Number(v)), outDtype);
-  return unaryOp(x, f, outDtype);
+  const back = floatToIntOf(outDtype);
+  return isBigInt(x.dtype) ? unaryOp(x, (v: bigint) => back(f(Number(v))), outDtype) : unaryOp(x, (v: number) => back(f(v)), outDtype);
 }
 
 /** A PtqError for an input of an element type the operator does not take. */

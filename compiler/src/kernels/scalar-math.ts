@@ -91,3 +91,34 @@ export function toBfloat16Bits(v: number): number {
   if (r >= 2 ** 128) return sign | 0x7f80;
   return sign | floatToBfloat16(r);
 }
+
+/*
+ * Float → integer conversions as C casts compile on x86-64 (cvttss2si/cvttsd2si), which is
+ * what onnxruntime's Cast and integer Pow produce there: truncation toward zero, and NaN or a
+ * value out of the instruction's range gives the "integer indefinite" value (the minimum).
+ * Narrower types take the low bits of the int32 result; unsigned 32/64-bit use the usual
+ * "subtract 2^31 (2^63), convert, flip the top bit" sequence for large values.
+ */
+const TWO_31 = 2 ** 31;
+const TWO_63 = 2 ** 63;
+const INT64_MIN = -(2n ** 63n);
+
+/** float → int32 (also the first step for int8/int16/uint8/uint16, whose arrays keep the low bits). */
+export function floatToInt32(v: number): number {
+  const t = Math.trunc(v);
+  return t >= -TWO_31 && t < TWO_31 ? t : -TWO_31;
+}
+
+export function floatToUint32(v: number): number {
+  return v >= TWO_31 ? (floatToInt32(v - TWO_31) ^ 0x80000000) >>> 0 : floatToInt32(v) >>> 0;
+}
+
+export function floatToInt64(v: number): bigint {
+  const t = Math.trunc(v);
+  return t >= -TWO_63 && t < TWO_63 ? BigInt(t) : INT64_MIN;
+}
+
+export function floatToUint64(v: number): bigint {
+  if (v >= TWO_63) return BigInt.asUintN(64, floatToInt64(v - TWO_63)) ^ (1n << 63n);
+  return BigInt.asUintN(64, floatToInt64(v));
+}

@@ -35,7 +35,7 @@ export function decodeAndValidate(bytes: Uint8Array, source = '<bytes>'): Model 
   if (!fields.has(FIELD_OPSET_IMPORT) && model.irVersion >= 3) {
     // decodeModel reads a missing opset_import as opset 1 (IR 1–2 models); from IR 3 on it is
     // required, and its absence is the mark of a file cut right after the graph
-    throw invalid(source, 'it imports no opset (the file may be truncated)', 'the file is truncated or was written by a broken exporter; re-export it');
+    throw invalid(source, 'it imports no opset; the file may be truncated', 'the file is truncated or was written by a broken exporter; re-export it');
   }
   validateModel(model, source);
   return model;
@@ -52,19 +52,28 @@ export function validateModel(model: Model, source = '<model>'): void {
   }
   const imported = new Set(model.opsetImports.map((o) => (o.domain === 'ai.onnx' ? '' : o.domain)));
   const functions = new Set(modelFunctionKeys(model));
-  validateGraph(g, new Set(), imported, functions, source);
+  validateGraph(g, new Set(), imported, functions, source, '');
 }
 
-function validateGraph(g: Graph, outer: ReadonlySet<string>, imported: ReadonlySet<string>, functions: ReadonlySet<string>, source: string): void {
+/** `within` says where a subgraph sits ("in the body of node 'loop1'") for messages. */
+function validateGraph(
+  g: Graph,
+  outer: ReadonlySet<string>,
+  imported: ReadonlySet<string>,
+  functions: ReadonlySet<string>,
+  source: string,
+  within: string,
+): void {
+  const where = `'${source}'${within ? ` (${within})` : ''}`;
   for (const n of g.nodes) {
     if (!n.opType) {
-      throw new PtqError('E_MODEL_GRAPH', `'${source}': node '${n.label}' has no op_type`, { subject: n.label, fix: 're-export the model; the file is corrupt' });
+      throw new PtqError('E_MODEL_GRAPH', `${where}: node '${n.label}' has no op_type`, { subject: n.label, fix: 're-export the model; the file is corrupt' });
     }
     const domain = n.domain === 'ai.onnx' ? '' : n.domain;
     if (!imported.has(domain) && !functions.has(`${n.domain}::${n.opType}`)) {
       throw new PtqError(
         'E_MODEL_OPSET',
-        `'${source}': node '${n.label}' (${n.opType}) is in domain '${domain || 'ai.onnx'}', which the model does not import`,
+        `${where}: node '${n.label}' (${n.opType}) is in domain '${domain || 'ai.onnx'}', which the model does not import`,
         { subject: n.label, fix: 'add the domain to the opset_import of the model (or re-export it)' },
       );
     }
@@ -72,7 +81,7 @@ function validateGraph(g: Graph, outer: ReadonlySet<string>, imported: ReadonlyS
   try {
     g.validate(outer);
   } catch (e) {
-    if (e instanceof PtqError) throw new PtqError(e.code, `'${source}': ${e.message}`, { subject: e.subject, fix: e.fix });
+    if (e instanceof PtqError) throw new PtqError(e.code, `${where}: ${e.message}`, { subject: e.subject, fix: e.fix });
     throw e;
   }
   // subgraphs (If/Loop/Scan bodies) see every name of the enclosing scopes
@@ -81,7 +90,8 @@ function validateGraph(g: Graph, outer: ReadonlySet<string>, imported: ReadonlyS
   for (const n of g.nodes) {
     for (const a of n.attrs.values()) {
       const subs = a.type === 'graph' ? [a.value] : a.type === 'graphs' ? a.value : [];
-      for (const sub of subs) validateGraph(sub, scope, imported, functions, `${source}, node '${n.label}'`);
+      const inside = `in a subgraph of node '${n.label}'`;
+      for (const sub of subs) validateGraph(sub, scope, imported, functions, source, within ? `${within}, ${inside}` : inside);
     }
   }
 }
@@ -115,7 +125,9 @@ function topLevelFields(bytes: Uint8Array, source: string): Set<number> {
 function describe(e: unknown): string {
   if (e instanceof RangeError && /call stack/i.test(e.message)) return 'nesting too deep';
   const m = (e as Error).message ?? String(e);
-  return /index out of range/.test(m) ? `it ends in the middle of a field: ${m}` : m;
+  const cut = /index out of range: (\d+) \+ (\d+) > (\d+)/.exec(m);
+  if (cut) return `it is cut short: a field at byte ${cut[1]} needs ${cut[2]} more byte(s), the data ends at ${cut[3]}`;
+  return m;
 }
 
 function invalid(source: string, why: string, fix: string): PtqError {

@@ -58,6 +58,12 @@ describe('activations', () => {
     expect(() => run('Gelu', f64([1]), { approximate: { type: 'string', value: 'fast' } })).toThrow(PtqError);
   });
 
+  it('integer inputs compute in float and truncate back (Shrink allows every numeric type)', () => {
+    const y = run('Shrink', tensorFrom('int8', [3], [-5, 1, 5]), { lambd: flt(1.5), bias: flt(1.5) });
+    expect(y.dtype).toBe('int8');
+    expect(y.toNumbers()).toEqual([-3, 0, 3]); // -3.5 and 3.5 truncate toward zero
+  });
+
   it('keeps float32 tensors float32 (rounded once)', () => {
     const y = run('Tanh', tensorFrom('float32', [2], [0.5, -2]));
     expect(y.dtype).toBe('float32');

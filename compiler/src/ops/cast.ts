@@ -1,24 +1,13 @@
 import { PtqError } from '../errors';
-import { copyTensor } from '../kernels/elementwise-ext';
+import { copyTensor, floatToIntOf } from '../kernels/elementwise-ext';
 import { bfloat16ToFloat, halfToFloat } from '../kernels/float16';
 import { toBfloat16Bits, toHalfBits } from '../kernels/scalar-math';
 import { arrayCtor, DType, dtypeFromOnnx, isBigInt, ONNX_TYPE_NAMES, TypedArray } from '../onnx/dtype';
 import { Node } from '../onnx/ir';
-import { Tensor, toInt64 } from '../onnx/tensor';
+import { Tensor } from '../onnx/tensor';
 import { OpDef } from './registry';
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- elements of any type */
-
-const TWO_63 = 2 ** 63;
-const TWO_64 = 2 ** 64;
-const UINT64_MAX = (1n << 64n) - 1n;
-
-/** A float as uint64: truncated; negatives wrap (two's complement), too large saturates. */
-function toUint64(v: number): bigint {
-  if (v >= TWO_64) return UINT64_MAX;
-  if (v >= TWO_63) return BigInt(Math.trunc(v));
-  return BigInt.asUintN(64, toInt64(v));
-}
 
 /** A decimal string as a number: plain and scientific forms, NaN, INF, +INF, -INF (any case). */
 export function parseNumber(s: string): number {
@@ -56,7 +45,7 @@ function formatter(from: DType): (v: any) => string {
     case 'float64':
       return (v: number) => shortest(v, (w) => w === v);
     case 'bool':
-      return (v: number) => (v ? 'True' : 'False');
+      return (v: number) => (v ? '1' : '0'); // as onnxruntime writes bools
     default:
       return (v: number | bigint) => String(v);
   }
@@ -73,7 +62,11 @@ function reader(from: DType, to: DType): (v: any) => number | bigint {
   return (v: number | bigint) => v;
 }
 
-/** How a number or bigint is stored into an array of `to` (typed arrays then truncate and wrap integers as C casts do on x86). */
+/**
+ * How a number or bigint is stored into an array of `to`. Floats go to integers as C casts do on
+ * x86-64 (floatToIntOf: what onnxruntime gives, NaN and out-of-range values included); bigints are
+ * cut to the target width (typed arrays keep the low bits).
+ */
 function writer(to: DType): (v: number | bigint) => number | bigint {
   switch (to) {
     case 'float32':
@@ -86,12 +79,15 @@ function writer(to: DType): (v: number | bigint) => number | bigint {
     case 'bool':
       return (v) => (typeof v === 'bigint' ? (v !== 0n ? 1 : 0) : v !== 0 ? 1 : 0); // NaN is true, as in C
     case 'int64':
-      return (v) => (typeof v === 'bigint' ? v : toInt64(v));
-    case 'uint64':
-      return (v) => (typeof v === 'bigint' ? v : toUint64(v));
-    default:
+    case 'uint64': {
+      const conv = floatToIntOf(to);
+      return (v) => (typeof v === 'bigint' ? v : conv(v));
+    }
+    default: {
       // int8 … uint32: a bigint is first cut to 32 bits, exactly representable as a number
-      return (v) => (typeof v === 'bigint' ? Number(BigInt.asIntN(32, v)) : Math.trunc(v));
+      const conv = floatToIntOf(to);
+      return (v) => (typeof v === 'bigint' ? Number(BigInt.asIntN(32, v)) : conv(v));
+    }
   }
 }
 
@@ -128,7 +124,8 @@ function targetOf(node: Node): DType {
 
 /**
  * Cast (to = attribute) and CastLike (to = the second input's type). Float → integer truncates
- * toward zero and wraps like C on x86; → float16/bfloat16 rounds to nearest even. CPU ops.
+ * toward zero as C on x86-64 does; → float16/bfloat16 rounds to nearest even; → string gives the
+ * shortest decimal that reads back exactly (as numpy, and ONNX's test data). CPU ops.
  */
 export const ops: OpDef[] = [
   {

@@ -9,7 +9,8 @@ const fround = Math.fround;
  * DynamicQuantizeLinear: uint8 quantisation with a range taken from the data (widened to
  * include 0): scale = (max − min) / 255, zero point = saturate(round(0 − min / scale)),
  * y = saturate(round(x / scale) + zero point); float32 arithmetic, rounding half to even.
- * An all-zero input gets scale 0 and zero point 0 (the formula would divide 0 by 0).
+ * An all-zero input gets scale 1 and zero point 0 (the formula would divide 0 by 0), as
+ * onnxruntime does.
  */
 export const ops: OpDef[] = [
   {
@@ -30,10 +31,11 @@ export const ops: OpDef[] = [
         if (v < min) min = v;
         if (v > max) max = v;
       }
-      const scale = fround(fround(max - min) / 255);
-      const zp = scale === 0 ? 0 : saturateUint8(roundHalfEven(fround(0 - fround(min / scale))));
+      const range = fround(max - min);
+      const scale = range === 0 ? 1 : fround(range / 255);
+      const zp = saturateUint8(roundHalfEven(fround(0 - fround(min / scale))));
       const y = new Uint8Array(x.length);
-      if (scale !== 0) for (let i = 0; i < x.length; i++) y[i] = quantizeValue(x[i], scale, zp, 0, 255);
+      for (let i = 0; i < x.length; i++) y[i] = quantizeValue(x[i], scale, zp, 0, 255);
       return [new Tensor('uint8', xT!.dims, y), new Tensor('float32', [], Float32Array.of(scale)), new Tensor('uint8', [], Uint8Array.of(zp))];
     },
   },

@@ -12,12 +12,16 @@ function maskDtype(opset: number, data: DType | undefined): DType | undefined {
   return opset >= 10 ? 'bool' : data;
 }
 
-/** ratio and whether dropout is active: is_test (opset < 7), never (7–11), training_mode input (12+). */
+/**
+ * ratio and whether dropout is active: only the training_mode input (opset 12+) turns it on.
+ * Dropout-1/6 default to is_test=0 (training), but a model handed to a PTQ toolchain is run
+ * for inference, which is also what onnxruntime does with them.
+ */
 function dropoutParams({ node, opset }: OpContext, ratioIn: Tensor | undefined, trainingIn: Tensor | undefined): { ratio: number; training: boolean } {
   if (opset >= 12) {
     return { ratio: ratioIn ? ratioIn.toNumbers()[0] : 0.5, training: trainingIn ? trainingIn.toNumbers()[0] !== 0 : false };
   }
-  return { ratio: node.float('ratio', 0.5), training: opset < 7 && node.int('is_test', 0) === 0 };
+  return { ratio: node.float('ratio', 0.5), training: false };
 }
 
 /** A small seeded generator (mulberry32): training-mode masks are reproducible for a given seed. */

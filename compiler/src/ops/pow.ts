@@ -1,8 +1,8 @@
 import { binaryOp } from '../kernels/elementwise';
-import { legacyBroadcast } from '../kernels/elementwise-ext';
+import { floatToIntOf, legacyBroadcast } from '../kernels/elementwise-ext';
 import { broadcastDims } from '../kernels/shape';
 import { isBigInt, isFloat } from '../onnx/dtype';
-import { Tensor, toInt64 } from '../onnx/tensor';
+import { Tensor } from '../onnx/tensor';
 import { OpDef } from './registry';
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- number or bigint elements */
@@ -46,7 +46,8 @@ export function powInt32(base: number, exp: number): number {
 /**
  * Pow: Z = X ^ Y with numpy broadcasting. Since opset 12 the exponent may have another element
  * type than the base; Z has the base's type. Integer bases with integer exponents are computed
- * exactly (wrapping like C integer arithmetic); with float exponents through float64 then truncated.
+ * exactly (wrapping like C integer arithmetic); with float exponents through float64 then cast back
+ * as C does on x86 (truncation; NaN, e.g. a negative base to a fractional power, gives the minimum).
  */
 export const ops: OpDef[] = [
   {
@@ -62,13 +63,13 @@ export const ops: OpDef[] = [
       let f: (a: any, b: any) => any;
       if (isFloat(X.dtype)) {
         f = (a: number, b: any) => Math.pow(a, num(b));
+      } else if (isFloat(Y.dtype)) {
+        // float64 pow, then a C cast back to the base type (x86 semantics: NaN → the minimum)
+        const back = floatToIntOf(X.dtype);
+        f = bx ? (a: bigint, b: number) => back(Math.pow(Number(a), b)) : (a: number, b: number) => back(Math.pow(a, b));
       } else if (bx) {
         const wrap = X.dtype === 'uint64' ? (v: bigint) => BigInt.asUintN(64, v) : (v: bigint) => v;
-        if (by) f = (a: bigint, b: bigint) => wrap(powInt64(a, b));
-        else if (isFloat(Y.dtype)) f = (a: bigint, b: number) => wrap(toInt64(Math.pow(Number(a), b)));
-        else f = (a: bigint, b: number) => wrap(powInt64(a, BigInt(b)));
-      } else if (isFloat(Y.dtype)) {
-        f = (a: number, b: number) => Math.trunc(Math.pow(a, b));
+        f = by ? (a: bigint, b: bigint) => wrap(powInt64(a, b)) : (a: bigint, b: number) => wrap(powInt64(a, BigInt(b)));
       } else {
         f = (a: number, b: any) => powInt32(a, num(b));
       }

@@ -329,7 +329,7 @@ function axisTaps(p: Plan, axis: number, inLen: number): Taps {
 }
 
 /** One separable pass: resize `axis` of `src` (dims) with `taps`. */
-function interpolateAxis(src: Float64Array, dims: number[], axis: number, taps: Taps, outLen: number): Float64Array {
+function interpolateAxis(src: ArrayLike<number>, dims: number[], axis: number, taps: Taps, outLen: number): Float64Array {
   const inLen = dims[axis];
   let outer = 1;
   for (let d = 0; d < axis; d++) outer *= dims[d];
@@ -354,7 +354,7 @@ function interpolateAxis(src: Float64Array, dims: number[], axis: number, taps: 
 }
 
 /** Doubles into `dtype` storage; integer types truncate toward zero (as onnxruntime and ONNX's reference cast) and saturate. */
-function fromDoubles(dtype: DType, dims: number[], v: Float64Array): Tensor {
+function fromDoubles(dtype: DType, dims: number[], v: ArrayLike<number>): Tensor {
   if (isFloat(dtype)) return tensorFrom(dtype, dims, v);
   const lim: Partial<Record<DType, [number, number]>> = {
     int8: [-128, 127], uint8: [0, 255], int16: [-32768, 32767], uint16: [0, 65535], int32: [-(2 ** 31), 2 ** 31 - 1], uint32: [0, 2 ** 32 - 1],
@@ -367,7 +367,9 @@ function fromDoubles(dtype: DType, dims: number[], v: Float64Array): Tensor {
 
 function resizeInterpolate(p: Plan, X: Tensor): Tensor {
   if (X.dtype === 'string' || X.dtype === 'bool') throw new Error(`Resize ${p.mode} on ${X.dtype}`);
-  let data: Float64Array = Float64Array.from(X.toNumbers());
+  // plain numeric storage is read in place; halves and 64-bit integers are decoded first
+  const direct = X.dtype !== 'float16' && X.dtype !== 'bfloat16' && !isBigInt(X.dtype);
+  let data: ArrayLike<number> = direct ? (X.data as ArrayLike<number>) : X.toNumbers();
   const dims = X.dims.slice();
   const allTaps = X.dims.map((inLen, axis) => axisTaps(p, axis, inLen));
   allTaps.forEach((taps, axis) => {
@@ -380,7 +382,7 @@ function resizeInterpolate(p: Plan, X: Tensor): Tensor {
     const st = stridesOf(dims);
     const tables = allTaps.map((t, axis) => Float64Array.from(t.outside, (o, j) => (o ? OUTSIDE : j * st[axis])));
     const filled = new Float64Array(data.length);
-    gatherAxes(data, tables, filled, p.extrapolation);
+    gatherAxes(data as Float64Array, tables, filled, p.extrapolation);
     data = filled;
   }
   return fromDoubles(X.dtype, dims, data);

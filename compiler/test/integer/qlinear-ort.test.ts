@@ -1,24 +1,29 @@
 /**
- * Acceptance test of the integer path: randomized QLinearConv / QLinearMatMul / ConvInteger /
- * MatMulInteger cases (seeded), each a node of a tiny ONNX model, run by onnxruntime-node and
- * by our reference engine; every output element must be EXACTLY equal.
+ * Acceptance test of the integer path: randomized, seeded QLinearConv / QLinearMatMul /
+ * ConvInteger / MatMulInteger / QuantizeLinear / DequantizeLinear / DynamicQuantizeLinear
+ * cases, each a node of a tiny ONNX model, run by onnxruntime-node and by our reference
+ * engine; every output element must be EXACTLY equal.
  *
  * Many cases share one model (independent nodes side by side) so that a handful of sessions
- * cover over a thousand cases. Cases include constructed .5 ties (power-of-two scales times a
- * small odd factor, so fround(acc)·M lands exactly on k + 0.5), per-channel weight scales,
- * padding / auto_pad, groups and depthwise, strides, dilations, 1-D/2-D/3-D, int8 and uint8
- * activations, bias present/absent, weights as initializers (prepacked paths in onnxruntime)
- * and as graph inputs, batch > 1 and broadcasting for MatMul.
+ * cover well over a thousand cases. Cases include constructed .5 ties (power-of-two scales
+ * times a small odd factor, so fround(acc)·M lands exactly on k + 0.5 inside the output
+ * range), per-channel weight scales, padding / auto_pad, groups and depthwise, strides,
+ * dilations, 1-D/2-D/3-D, int8 and uint8 activations, bias present/absent, weights as
+ * initializers (prepacked / symmetric paths in onnxruntime) and as graph inputs, batch > 1
+ * and broadcasting for MatMul, and requantisation probes whose accumulators are chosen where
+ * plausible variants of the formula would give another integer.
  *
  * onnxruntime restrictions the generator respects (it rejects or computes otherwise):
  *  - int8 activations only with int8 weights (uint8 activations take uint8 or int8 weights);
  *  - QLinearConv per-channel weight zero points must all be equal;
  *  - QLinearMatMul a_scale / a_zero_point per tensor only;
  *  - no dilations with auto_pad SAME_UPPER / SAME_LOWER;
- *  - u8·s8 products on AVX2 go through VPMADDUBSW, which saturates the sum of two adjacent
- *    products to int16: |x − 0|·|w| pairs above 32767 differ from exact int32 arithmetic.
- *    Full-range cases therefore keep |w| <= 63 when the weights are int8 (the "reduce_range"
- *    weights onnxruntime's own quantizer uses on such CPUs); see the dedicated test below.
+ *  - uint8 × int8 products on AVX2 without VNNI go through VPMADDUBSW, which saturates the
+ *    sum of two adjacent products to int16, so full-range int8 weights with uint8
+ *    activations differ from exact int32 arithmetic (measured: only the uint8×int8 cases
+ *    mismatch). Those cases keep |w| <= 63 (255·63·2 < 32767), the "reduce_range" weights
+ *    onnxruntime's own quantizer uses on such CPUs. int8 × int8 (the nx-ptq contract) and
+ *    uint8 × uint8 are exact over the full range and are tested so.
  */
 import { Attribute, Graph, Model, Node, ValueInfo } from '../../src/onnx/ir';
 import { encodeModel } from '../../src/onnx/encode';
@@ -70,7 +75,7 @@ const f32 = Math.fround;
 
 /** One case = one node plus its constant and fed tensors. */
 interface Case {
-  op: 'QLinearConv' | 'QLinearMatMul' | 'ConvInteger' | 'MatMulInteger' | 'QuantizeLinear' | 'DequantizeLinear';
+  op: 'QLinearConv' | 'QLinearMatMul' | 'ConvInteger' | 'MatMulInteger' | 'QuantizeLinear' | 'DequantizeLinear' | 'DynamicQuantizeLinear';
   label: string;
   /** node inputs in operator order: a tensor, or undefined for an absent optional input */
   inputs: (Tensor | undefined)[];
@@ -78,6 +83,8 @@ interface Case {
   fed: Set<number>;
   attrs: Record<string, Attribute>;
   outDtype: DType;
+  /** types of further outputs (DynamicQuantizeLinear's scale and zero point) */
+  moreOutputs?: DType[];
   /** elements whose exact acc·M is k + 0.5 with both roundings inside the output range */
   ties: number;
 }
@@ -592,7 +599,27 @@ function dequantizeCase(r: Prng, id: number): Case {
   return { op: 'DequantizeLinear', label: `dq${id}`, inputs: [x, f32t(p.pdims, scales), zp], fed: new Set([0]), attrs, outDtype: 'float32', ties: 0 };
 }
 
+/** DynamicQuantizeLinear on data of every magnitude, all-positive, all-negative and all-zero inputs. */
+function dynamicQuantizeCase(r: Prng, id: number): Case {
+  const dims = qdqDims(r);
+  const n = dims.reduce((a, b) => a * b, 1);
+  const kind = r.pick(['mixed', 'mixed', 'positive', 'negative', 'zero']);
+  const mag = 10 ** (r.next() * 8 - 4);
+  const x = Float32Array.from({ length: n }, () => {
+    const u = r.next() * mag;
+    if (kind === 'zero') return 0;
+    if (kind === 'positive') return f32(u);
+    if (kind === 'negative') return f32(-u);
+    return f32(r.chance(0.5) ? u : -u * r.next());
+  });
+  return { op: 'DynamicQuantizeLinear', label: `dql${id}`, inputs: [new Tensor('float32', dims, x)], fed: new Set([0]), attrs: {}, outDtype: 'uint8', moreOutputs: ['float32', 'uint8'], ties: 0 };
+}
+
 // ---------------------------------------------------------------- running
+
+function outputsOf(c: Case): { name: string; dtype: DType }[] {
+  return [c.outDtype, ...(c.moreOutputs ?? [])].map((dtype, k) => ({ name: k ? `${c.label}_y${k}` : `${c.label}_y`, dtype }));
+}
 
 function buildModel(cases: Case[]): { model: Model; feeds: Record<string, Tensor> } {
   const g = new Graph({ name: 'qlinear_cases' });
@@ -609,8 +636,9 @@ function buildModel(cases: Case[]): { model: Model; feeds: Record<string, Tensor
       }
     });
     while (names.length && names[names.length - 1] === '') names.pop();
-    g.nodes.push(new Node({ opType: c.op, name: c.label, inputs: names, outputs: [`${c.label}_y`], attrs: c.attrs }));
-    g.outputs.push({ name: `${c.label}_y`, type: { dtype: c.outDtype } });
+    const outs = outputsOf(c);
+    g.nodes.push(new Node({ opType: c.op, name: c.label, inputs: names, outputs: outs.map((o) => o.name), attrs: c.attrs }));
+    for (const o of outs) g.outputs.push({ name: o.name, type: { dtype: o.dtype } });
   }
   return { model: new Model(g, { irVersion: 8, opsetImports: [{ domain: '', version: 13 }] }), feeds };
 }
@@ -641,15 +669,16 @@ async function compare(cases: Case[]): Promise<{ mismatches: Mismatch[]; element
   const mismatches: Mismatch[] = [];
   let elements = 0;
   for (const c of cases) {
-    const name = `${c.label}_y`;
-    const o = ours[name];
-    const t = got[name];
-    expect(o.dtype).toBe(c.outDtype);
-    expect(o.dims).toEqual(Array.from(t.dims as readonly number[], Number));
-    const od = o.data as Int32Array;
-    const td = t.data as Int32Array;
-    elements += td.length;
-    for (let i = 0; i < td.length; i++) if (od[i] !== td[i]) mismatches.push({ label: c.label, index: i, ours: od[i], ort: td[i] });
+    for (const { name, dtype } of outputsOf(c)) {
+      const o = ours[name];
+      const t = got[name];
+      expect(o.dtype).toBe(dtype);
+      expect(o.dims).toEqual(Array.from(t.dims as readonly number[], Number));
+      const od = o.data as Int32Array;
+      const td = t.data as Int32Array;
+      elements += td.length;
+      for (let i = 0; i < td.length; i++) if (od[i] !== td[i]) mismatches.push({ label: name, index: i, ours: od[i], ort: td[i] });
+    }
   }
   return { mismatches, elements };
 }
@@ -695,12 +724,14 @@ describe('integer kernels agree exactly with onnxruntime', () => {
     for (const n of discriminating.slice(1)) expect(n).toBeGreaterThan(50);
   });
 
-  it('QuantizeLinear and DequantizeLinear: 300 random cases (ties of x / scale, per axis, saturation)', async () => {
+  it('QuantizeLinear, DequantizeLinear, DynamicQuantizeLinear: 420 random cases (ties of x / scale, per axis, saturation)', async () => {
     const q = await runCases(quantizeCase, 180, 0x5eed05);
     const dq = await runCases(dequantizeCase, 120, 0x5eed06);
-    console.log(`QuantizeLinear: ${q.cases} cases, ${q.elements} elements; DequantizeLinear: ${dq.cases} cases, ${dq.elements} elements`);
+    const dyn = await runCases(dynamicQuantizeCase, 120, 0x5eed08);
+    console.log(`QuantizeLinear: ${q.cases} cases, ${q.elements} elements; DequantizeLinear: ${dq.cases} cases, ${dq.elements} elements; DynamicQuantizeLinear: ${dyn.cases} cases`);
     expect(q.mismatches.slice(0, 10)).toEqual([]);
     expect(dq.mismatches.slice(0, 10)).toEqual([]);
+    expect(dyn.mismatches.slice(0, 10)).toEqual([]);
   });
 
   it('ConvInteger and MatMulInteger: 240 random cases', async () => {
