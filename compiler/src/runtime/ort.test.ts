@@ -92,14 +92,14 @@ describe('OrtEngine', () => {
     expect(e.outputNames).toEqual(['y']);
     const plain = await e.run({ x });
     expect(Object.keys(plain)).toEqual(['y']);
-    expect(Array.from(plain.y.array)).toEqual([-0, -1, -4, -0]);
+    expect(plain.y.toNumbers()).toEqual([-0, -1, -4, -0]);
     expect(e.sessionCount).toBe(1);
     const r = await e.run({ x }, { fetch: ['b', 'a', 'x', 'k'] });
-    expect(Array.from(r.a.array)).toEqual([-2, 1, 4, -6]);
-    expect(Array.from(r.b.array)).toEqual([0, 1, 4, 0]);
+    expect(r.a.toNumbers()).toEqual([-2, 1, 4, -6]);
+    expect(r.b.toNumbers()).toEqual([0, 1, 4, 0]);
     expect(r.x).toBe(x);
-    expect(Array.from(r.k.array)).toEqual([2]);
-    expect(Array.from(r.y.array)).toEqual([-0, -1, -4, -0]);
+    expect(r.k.toNumbers()).toEqual([2]);
+    expect(r.y.toNumbers()).toEqual([-0, -1, -4, -0]);
     expect(e.sessionCount).toBe(2);
     // same set in another order: the cached session is reused
     await e.run({ x }, { fetch: ['a', 'b'] });
@@ -114,7 +114,7 @@ describe('OrtEngine', () => {
     const e = await OrtEngine.create(chain(), { fetchable: ['a'], threads: 2, optimization: 'disabled' });
     expect(e.sessionCount).toBe(2);
     const r = await e.run({ x: tensorFrom('float32', [1, 4], [1, 1, 1, 1]) }, { fetch: ['a'] });
-    expect(Array.from(r.a.array)).toEqual([2, 2, 2, 2]);
+    expect(r.a.toNumbers()).toEqual([2, 2, 2, 2]);
     expect(e.sessionCount).toBe(2);
     await e.dispose();
   });

@@ -306,8 +306,9 @@ const ortCtors = new Map<string, TypedArrayCtor>();
  * by native code and by our modules come from different realms, and `instanceof` fails.
  */
 function sameRealm(a: TypedArray, ctor: TypedArrayCtor): TypedArray {
-  if (a instanceof (ctor as unknown as typeof Object)) return a;
-  return new ctor(a.buffer, a.byteOffset, a.length);
+  if ((a as object) instanceof (ctor as unknown as typeof Object)) return a;
+  const v = a as { buffer: ArrayBufferLike; byteOffset: number; length: number };
+  return new ctor(v.buffer, v.byteOffset, v.length);
 }
 
 function checkFeed(name: string, t: Tensor, type: ValueType | undefined): void {
