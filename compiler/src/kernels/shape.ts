@@ -55,7 +55,11 @@ export function broadcastDims(shapes: (Dim[] | undefined)[]): Dim[] | undefined 
       if (x === 1) continue;
       if (d === 1) d = x;
       else if (d !== x) {
-        if (typeof d === 'number' && typeof x === 'number') throw new Error(`shapes do not broadcast: ${ss.map((q) => `[${q}]`).join(' ')}`);
+        if (typeof d === 'number' && typeof x === 'number') {
+          throw new PtqError('E_MODEL_SHAPE', `shapes ${ss.map((q) => `[${q}]`).join(' and ')} do not broadcast`, {
+            fix: 'check the input shapes given to the model (input_shape)',
+          });
+        }
         if (typeof d !== 'number') d = x; // a fixed size wins over a symbol
       }
     }
