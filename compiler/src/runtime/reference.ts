@@ -82,10 +82,14 @@ export class ReferenceEngine implements Engine {
 /** Run one node's kernel, widening float16/bfloat16 to float32 when the op asks for it. */
 export function runStep(step: { node: Node; op: OpDef; opset: number }, inputs: (Tensor | undefined)[]): Tensor[] {
   const ctx = { node: step.node, opset: step.opset };
-  const half = step.op.nativeHalf ? undefined : inputs.find((t) => t && (t.dtype === 'float16' || t.dtype === 'bfloat16'))?.dtype;
-  if (!half) return step.op.run(ctx, inputs);
-  const wide = inputs.map((t) => (t && t.dtype === half ? new Tensor('float32', t.dims, t.toFloat32()) : t));
-  return step.op.run(ctx, wide).map((t) => (t && t.dtype === 'float32' ? tensorFrom(half, t.dims, t.data as Float32Array) : t));
+  if (step.op.nativeHalf || !inputs.some((t) => t && (t.dtype === 'float16' || t.dtype === 'bfloat16'))) return step.op.run(ctx, inputs);
+  const wide = inputs.map((t) => (t && (t.dtype === 'float16' || t.dtype === 'bfloat16') ? new Tensor('float32', t.dims, t.toFloat32()) : t));
+  // Outputs take the half type of the data input (input 0); float32 inputs beside it (a
+  // Resize roi, say) do not make the result half.
+  const half = inputs[0]?.dtype;
+  const outs = step.op.run(ctx, wide);
+  if (half !== 'float16' && half !== 'bfloat16') return outs;
+  return outs.map((t) => (t && t.dtype === 'float32' ? tensorFrom(half, t.dims, t.data as Float32Array) : t));
 }
 
 function checkFeed(name: string, t: Tensor, type: ValueType | undefined): void {

@@ -1,6 +1,7 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import { DType } from '../../src/onnx/dtype';
 import { encodeModel } from '../../src/onnx/encode';
 import { Graph, Model, Node, ValueInfo } from '../../src/onnx/ir';
 import { Tensor, tensorFrom } from '../../src/onnx/tensor';
@@ -12,7 +13,7 @@ import { expectUserError, runPtq } from './run-cli';
 /** `ptq exec infer` end to end, on the real binary. */
 const FIXTURES = path.join(__dirname, '..', 'fixtures', 'onnx');
 
-function vi(name: string, dtype: ValueInfo['type'] extends infer T ? (T extends { dtype: infer D } ? D : never) : never, shape?: (number | string)[]): ValueInfo {
+function vi(name: string, dtype: DType, shape?: (number | string)[]): ValueInfo {
   return { name, type: { dtype, shape } };
 }
 
