@@ -40,7 +40,6 @@ export class ConfigError extends PtqError {
       subject: first.group ? (first.key ? `${first.group}.${first.key}` : first.group) : file,
       fix: first.fix,
     });
-    this.name = 'PtqError';
     this.issues = issues;
     this.file = file;
   }

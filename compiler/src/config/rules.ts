@@ -3,7 +3,7 @@
  * (shape rules only where `input_shape` is given); `validateAgainstModel` matches the config's
  * inputs to the model's and runs the shape rules on the resolved shapes (for the check stage).
  */
-import { ConfigIssue, IssueList, quoteList } from './issues';
+import { IssueList, quoteList } from './issues';
 import { InputConfig, InputTypeRt, InputTypeTrain, ModelInput, NormType, PtqConfig } from './types';
 
 /**
@@ -271,4 +271,3 @@ export function validateAgainstModel(cfg: PtqConfig, modelInputs: readonly Model
   return resolved;
 }
 
-export type { ConfigIssue };

@@ -85,9 +85,8 @@ export function integer(inRange: (n: number) => boolean, allowed: string): Value
 /** A finite number in [min, max]. */
 export function number(min: number, max: number): ValueParser<number> {
   return (raw) => {
-    if (raw === null || raw === undefined) return ok(undefined);
-    const n = typeof raw === 'number' ? raw : typeof raw === 'string' && raw.trim() !== '' ? Number(raw) : NaN;
-    if (typeof raw === 'string' && raw.trim() === '') return ok(undefined);
+    if (raw === null || raw === undefined || (typeof raw === 'string' && raw.trim() === '')) return ok(undefined);
+    const n = typeof raw === 'number' ? raw : typeof raw === 'string' ? Number(raw) : NaN;
     if (!Number.isFinite(n)) return fail(`${showValue(raw)} is not a number (allowed: ${min}-${max})`);
     return n >= min && n <= max ? ok(n) : fail(`${n} is out of range (allowed: ${min}-${max})`);
   };

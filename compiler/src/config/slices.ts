@@ -9,9 +9,11 @@
  *   shape → per input name, input_type_train, input_layout_train, input_shape, cal_data_type;
  *   preprocess_on; and whether calibration data is used at all (not with load/skip).
  *   Not mean/scale: normalisation lives in the model (HzPreprocess), not in the data.
- * - check: builds original_float_model (HzPreprocess from the per-input type/layout/norm keys)
- *   and optimized_float_model, and places ops per march → model type, march, output_nodes,
- *   every per-input key except the calibration ones, custom_op (custom ops are parsed here).
+ * - check: builds original_float_model (HzPreprocess from the per-input type/norm keys; its
+ *   input is input_type_rt's intermediate type in the train layout) and optimized_float_model,
+ *   and places ops per march → model type, march, output_nodes, per input name, types, train
+ *   layout, range, shape, norm_type, mean, scale; custom_op (custom ops are parsed here).
+ *   Not input_layout_rt: it only describes the .bin's inputs (compile).
  * - calibrate: converts the train-format data to the model's runtime intermediate format
  *   (input_type_rt, input_space_and_range) and computes thresholds → calibration_type,
  *   max_percentile, per_channel, the per-node overrides (CPU/BPU placement and int16 change
@@ -106,7 +108,6 @@ export function stageSlices(cfg: PtqConfig): StageSlices {
         'input_type_train',
         'input_layout_train',
         'input_type_rt',
-        'input_layout_rt',
         'input_space_and_range',
         'input_shape',
         'norm_type',

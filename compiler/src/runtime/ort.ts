@@ -81,6 +81,8 @@ export class OrtEngine implements Engine {
   readonly outputNames: string[];
   private readonly sessions = new Map<string, Promise<OrtSession>>();
   private readonly inputTypes = new Map<string, ValueType | undefined>();
+  /** values computed by nodes of the main graph (what may be fetched) */
+  private readonly computed = new Set<string>();
   private readonly label: string;
 
   private constructor(
@@ -92,6 +94,7 @@ export class OrtEngine implements Engine {
     this.inputNames = g.realInputs.map((v) => v.name);
     this.outputNames = g.outputs.map((v) => v.name);
     for (const v of g.realInputs) this.inputTypes.set(v.name, v.type);
+    for (const n of g.nodes) for (const o of n.outputs) if (o) this.computed.add(o);
     this.label = opts.source ?? (g.name || 'model');
   }
 
@@ -107,8 +110,13 @@ export class OrtEngine implements Engine {
         });
       }
     }
-    await engine.session([]);
-    if (opts.fetchable?.length) await engine.session(engine.extraOutputs(opts.fetchable));
+    try {
+      await engine.session([]);
+      if (opts.fetchable?.length) await engine.session(engine.extraOutputs(opts.fetchable));
+    } catch (e) {
+      await engine.dispose();
+      throw e;
+    }
     return engine;
   }
 
@@ -164,13 +172,11 @@ export class OrtEngine implements Engine {
   /** Fetched names that must become graph outputs (not already outputs, inputs or initializers). */
   private extraOutputs(fetch: readonly string[]): string[] {
     const g = this.model.graph;
-    const known = new Set<string>();
-    for (const n of g.nodes) for (const o of n.outputs) if (o) known.add(o);
     const extra = new Set<string>();
     for (const name of fetch) {
       if (this.outputNames.includes(name)) continue;
       if (this.inputNames.includes(name) || g.initializers.has(name)) continue;
-      if (!known.has(name)) {
+      if (!this.computed.has(name)) {
         throw new PtqError('E_VALUE_UNKNOWN', `value '${name}' is not computed by the model`, { subject: name, fix: 'ask for an existing value name' });
       }
       extra.add(name);
