@@ -12,7 +12,7 @@
  * Blocking: the B block (KC × NC) stays in L2/L3, an A block (MC × KC) in L2, one B panel
  * (KC × NR) in L1 while the A panels of the block stream past it.
  */
-import { gemmWasm, MacroKernel, MR, NR } from './wasm-simd';
+import { MacroKernel, MR, NR, wasmKernels } from './wasm-simd';
 
 export { MR, NR };
 
@@ -32,6 +32,26 @@ const C_BUDGET = 1 << 22;
  */
 export type PanelPacker = (dst: Float32Array, off: number, k0: number, kc: number, i0: number, n: number) => void;
 
+/**
+ * A B operand the micro-kernel reads row-major from scratch memory instead of packed panels:
+ * a matrix copied in once (`rowMajorSource`) or an image unfolded block by block (conv).
+ */
+export interface BlockSource {
+  /** scratch floats the source keeps for the whole call (its copy of the data, tables) */
+  readonly extra: number;
+  /** once per GEMM call, before any block: fill the source's region at float offset `at` */
+  init(view: Float32Array, at: number): void;
+  /**
+   * Rows [k0, k0+kc) × columns [j0, j0+nc) of B, row-major: returns the byte address of
+   * (k0, j0) and the row stride in bytes. The source may write the block to float offset
+   * `buf` (room for kc rows of `bufLd` floats). Columns up to the next multiple of NR are
+   * read too (their values do not matter).
+   */
+  block(view: Float32Array, k0: number, kc: number, j0: number, nc: number, buf: number, bufLd: number): { ptr: number; ld: number };
+}
+
+export type BOperand = PanelPacker | BlockSource;
+
 /** A whole operand packed block by block: depth block at k0 starts at k0 · countPadded. */
 export interface PackedOperand {
   width: number;
@@ -46,10 +66,10 @@ export interface Epilogue {
   /** out = alpha·A·B + beta·out; 0 (default) ignores what `out` held */
   beta?: number;
   /** added to row i (index rowBiasOffset + i) */
-  rowBias?: ArrayLike<number>;
+  rowBias?: Float32Array;
   rowBiasOffset?: number;
   /** added to column j */
-  colBias?: ArrayLike<number>;
+  colBias?: Float32Array;
 }
 
 export type GemmBackend = 'wasm-simd' | 'js';
@@ -58,13 +78,13 @@ let backend: GemmBackend | undefined;
 
 /** The micro-kernel in use: WebAssembly SIMD when the runtime has it. */
 export function gemmBackend(): GemmBackend {
-  if (!backend) backend = gemmWasm() ? 'wasm-simd' : 'js';
+  if (!backend) backend = wasmKernels() ? 'wasm-simd' : 'js';
   return backend;
 }
 
 /** Force a backend (tests and benchmarks compare them); 'wasm-simd' throws when unavailable. */
 export function setGemmBackend(b: GemmBackend): void {
-  if (b === 'wasm-simd' && !gemmWasm()) throw new Error('WebAssembly SIMD is not available');
+  if (b === 'wasm-simd' && !wasmKernels()) throw new Error('WebAssembly SIMD is not available');
   backend = b;
 }
 
@@ -72,27 +92,30 @@ export function setGemmBackend(b: GemmBackend): void {
 
 let jsScratch = new Float32Array(0);
 
-/** A float view of at least `floats` floats of the backend's scratch memory. */
-function scratch(floats: number): Float32Array {
+/**
+ * A float view of at least `floats` floats of the backend's scratch memory (the wasm
+ * memory for 'wasm-simd'). Views from earlier calls may be stale after this grows it.
+ */
+export function scratch(floats: number): Float32Array {
   if (gemmBackend() === 'wasm-simd') {
-    const mem = gemmWasm()!.memory;
-    const need = floats * 4;
+    const mem = wasmKernels()!.memory;
+    const need = floats * 4 + 64;
     if (mem.buffer.byteLength < need) mem.grow(Math.ceil((need - mem.buffer.byteLength) / 65536));
     return new Float32Array(mem.buffer);
   }
-  if (jsScratch.length < floats) jsScratch = new Float32Array(Math.max(floats, jsScratch.length * 2));
+  if (jsScratch.length < floats + 16) jsScratch = new Float32Array(Math.max(floats + 16, jsScratch.length * 2));
   return jsScratch;
 }
 
 function macroKernel(view: Float32Array): MacroKernel {
-  if (gemmBackend() === 'wasm-simd') return gemmWasm()!.macro;
-  return (kc, nA, nB, pa, pb, pc, ldc, acc) => jsMacro(view, kc, nA, nB, pa >> 2, pb >> 2, pc >> 2, ldc >> 2, acc);
+  if (gemmBackend() === 'wasm-simd') return wasmKernels()!.macro;
+  return (kc, nA, nB, pa, pb, bK, bP, pc, ldc, acc) => jsMacro(view, kc, nA, nB, pa >> 2, pb >> 2, bK >> 2, bP >> 2, pc >> 2, ldc >> 2, acc);
 }
 
 /** Scalar version of the wasm macro kernel (float indices instead of byte offsets). */
-function jsMacro(m: Float32Array, kc: number, nA: number, nB: number, pa: number, pb: number, pc: number, ldc: number, acc: number): void {
+function jsMacro(m: Float32Array, kc: number, nA: number, nB: number, pa: number, pb: number, bK: number, bP: number, pc: number, ldc: number, acc: number): void {
   for (let jb = 0; jb < nB; jb++) {
-    const panelB = pb + jb * kc * 8;
+    const panelB = pb + jb * bP;
     let panelA = pa;
     let tile = pc + jb * 8;
     for (let ia = 0; ia < nA; ia++) {
@@ -103,7 +126,7 @@ function jsMacro(m: Float32Array, kc: number, nA: number, nB: number, pa: number
       let p = panelA;
       let q = panelB;
       const end = panelA + kc * 4;
-      for (; p < end; p += 4, q += 8) {
+      for (; p < end; p += 4, q += bK) {
         const b0 = m[q], b1 = m[q + 1], b2 = m[q + 2], b3 = m[q + 3], b4 = m[q + 4], b5 = m[q + 5], b6 = m[q + 6], b7 = m[q + 7];
         let a = m[p];
         c00 += a * b0; c01 += a * b1; c02 += a * b2; c03 += a * b3; c04 += a * b4; c05 += a * b5; c06 += a * b6; c07 += a * b7;
@@ -230,66 +253,127 @@ export function cachedPacker(owner: object, key: string, src: ArrayLike<number>,
 
 // --- the driver ---
 
+/** A row stride (in floats) that does not map every row to the same few L1 sets. */
+function goodStride(n: number): number {
+  return (n * 4) % 256 === 0 ? n + 4 : n;
+}
+
 /**
  * out[outOff + i·ldo + j] = alpha · Σk A(i,k)·B(k,j) + beta · out[…] + rowBias[i] + colBias[j]
- * for i < M, j < N; `packA` packs A (width MR), `packB` packs B (width NR).
+ * for i < M, j < N; `packA` packs A (width MR); B is a panel packer (width NR) or a block source.
  */
-export function gemmPacked(M: number, N: number, K: number, packA: PanelPacker, packB: PanelPacker, out: Float32Array, outOff: number, ldo: number, ep: Epilogue = {}): void {
+export function gemmPacked(M: number, N: number, K: number, packA: PanelPacker, b: BOperand, out: Float32Array, outOff: number, ldo: number, ep: Epilogue = {}): void {
   if (M <= 0 || N <= 0) return;
   const Mp = roundUp(M, MR);
   const Np = roundUp(N, NR);
   if (K <= 0) {
-    epilogue(new Float32Array(Mp * Np), 0, Np, M, N, 0, out, outOff, ldo, ep);
+    epilogue(new Float32Array(Mp * Np), 0, Np, M, N, 0, out, outOff, ldo, ep, false);
     return;
   }
+  const source = typeof b === 'function' ? undefined : b;
   const nc = Math.min(Np, Math.max(NR, Math.min(NC_MAX, Math.floor(C_BUDGET / Mp / NR) * NR)));
   const kc0 = Math.min(KC, K);
-  // float offsets of the three regions, 16-byte aligned
+  const bufLd = source ? goodStride(nc) : nc;
+  const ldc = goodStride(nc);
+  // float offsets of the regions, 16-byte aligned: A stripe, B block, C block, the source's own
   const aReg = 0;
   const bReg = roundUp(aReg + Mp * kc0, 4);
-  const cReg = roundUp(bReg + kc0 * nc, 4);
-  const view = scratch(cReg + Mp * nc);
+  const cReg = roundUp(bReg + kc0 * bufLd, 4);
+  const sReg = roundUp(cReg + Mp * ldc, 4);
+  const view = scratch(sReg + (source ? source.extra : 0) + 16);
   const macro = macroKernel(view);
+  source?.init(view, sReg);
+  const alpha = ep.alpha ?? 1;
+  // a bias is written into C before the first depth block when nothing else is in the way
+  const preBias = (ep.rowBias !== undefined || ep.colBias !== undefined) && alpha === 1 && (ep.beta ?? 0) === 0;
   const singleBlock = K <= KC;
   if (singleBlock) packA(view, aReg, 0, K, 0, M);
   for (let jc = 0; jc < N; jc += nc) {
     const ncur = Math.min(nc, N - jc);
     const ncp = roundUp(ncur, NR);
+    if (preBias) fillBias(view, cReg, ldc, M, ncur, jc, ep);
     for (let pc = 0; pc < K; pc += KC) {
       const kcur = Math.min(KC, K - pc);
-      packB(view, bReg, pc, kcur, jc, ncur);
+      let pb: number, bK: number, bP: number;
+      if (source) {
+        const blk = source.block(view, pc, kcur, jc, ncur, bReg, bufLd);
+        pb = blk.ptr;
+        bK = blk.ld;
+        bP = NR * 4;
+      } else {
+        (b as PanelPacker)(view, bReg, pc, kcur, jc, ncur);
+        pb = bReg * 4;
+        bK = NR * 4;
+        bP = kcur * NR * 4;
+      }
       if (!singleBlock) packA(view, aReg, pc, kcur, 0, M);
+      const acc = pc > 0 || preBias ? 1 : 0;
       for (let ic = 0; ic < Mp; ic += MC) {
         const rows = Math.min(MC, Mp - ic);
-        macro(kcur, rows / MR, ncp / NR, (aReg + ic * kcur) * 4, bReg * 4, (cReg + ic * ncp) * 4, ncp * 4, pc > 0 ? 1 : 0);
+        macro(kcur, rows / MR, ncp / NR, (aReg + ic * kcur) * 4, pb, bK, bP, (cReg + ic * ldc) * 4, ldc * 4, acc);
       }
     }
-    epilogue(view, cReg, ncp, M, ncur, jc, out, outOff, ldo, ep);
+    epilogue(view, cReg, ldc, M, ncur, jc, out, outOff, ldo, ep, preBias);
   }
 }
 
-/** Copy the C block (M × n, row stride ldc, at column jc of the result) out, applying the epilogue. */
-function epilogue(c: Float32Array, cOff: number, ldc: number, M: number, n: number, jc: number, out: Float32Array, outOff: number, ldo: number, ep: Epilogue): void {
-  const alpha = ep.alpha ?? 1;
-  const beta = ep.beta ?? 0;
+function fillBias(c: Float32Array, cOff: number, ldc: number, M: number, n: number, jc: number, ep: Epilogue): void {
   const rb = ep.rowBias;
   const rbo = ep.rowBiasOffset ?? 0;
   const cb = ep.colBias;
   for (let i = 0; i < M; i++) {
     const s = cOff + i * ldc;
+    if (!cb) c.fill(rb![rbo + i], s, s + n);
+    else if (!rb) c.set(cb.subarray(jc, jc + n), s);
+    else for (let j = 0, v = rb[rbo + i]; j < n; j++) c[s + j] = v + cb[jc + j];
+  }
+}
+
+/** Copy the C block (M × n, row stride ldc, at column jc of the result) out, applying the epilogue. */
+function epilogue(c: Float32Array, cOff: number, ldc: number, M: number, n: number, jc: number, out: Float32Array, outOff: number, ldo: number, ep: Epilogue, biasDone: boolean): void {
+  const alpha = ep.alpha ?? 1;
+  const beta = ep.beta ?? 0;
+  const rb = biasDone ? undefined : ep.rowBias;
+  const rbo = ep.rowBiasOffset ?? 0;
+  const cb = biasDone ? undefined : ep.colBias;
+  if (!rb && !cb && beta === 0 && alpha === 1) {
+    if (ldc === n && ldo === n) out.set(c.subarray(cOff, cOff + M * n), outOff + jc);
+    else for (let i = 0; i < M; i++) out.set(c.subarray(cOff + i * ldc, cOff + i * ldc + n), outOff + i * ldo + jc);
+    return;
+  }
+  for (let i = 0; i < M; i++) {
+    const s = cOff + i * ldc;
     const d = outOff + i * ldo + jc;
     const bias = rb ? rb[rbo + i] : 0;
-    if (!cb && beta === 0 && alpha === 1) {
-      if (bias === 0) out.set(c.subarray(s, s + n), d);
-      else for (let j = 0; j < n; j++) out[d + j] = c[s + j] + bias;
-    } else if (!cb && beta === 0) {
+    if (!cb && beta === 0) {
       for (let j = 0; j < n; j++) out[d + j] = alpha * c[s + j] + bias;
     } else if (beta === 0) {
-      for (let j = 0; j < n; j++) out[d + j] = alpha * c[s + j] + bias + (cb as ArrayLike<number>)[jc + j];
+      for (let j = 0; j < n; j++) out[d + j] = alpha * c[s + j] + bias + (cb as Float32Array)[jc + j];
     } else {
       for (let j = 0; j < n; j++) out[d + j] = alpha * c[s + j] + beta * out[d + j] + bias + (cb ? cb[jc + j] : 0);
     }
   }
+}
+
+/**
+ * B as a row-major K×N matrix (element (k, j) at data[offset + k·ld + j]), copied into scratch
+ * once per call and read in place by the micro-kernel — no packing.
+ */
+export function rowMajorSource(data: Float32Array, offset: number, ld: number, K: number, N: number): BlockSource {
+  const lds = goodStride(N);
+  return {
+    extra: K * lds + 2 * NR,
+    init(view, at) {
+      if (lds === N && ld === N) view.set(data.subarray(offset, offset + K * N), at);
+      else for (let k = 0; k < K; k++) view.set(data.subarray(offset + k * ld, offset + k * ld + N), at + k * lds);
+      view.fill(0, at + K * lds, at + K * lds + 2 * NR);
+      this.at = at;
+    },
+    block(_view, k0, _kc, j0) {
+      return { ptr: (this.at + k0 * lds + j0) * 4, ld: lds * 4 };
+    },
+    at: 0,
+  } as BlockSource & { at: number };
 }
 
 /**

@@ -2,9 +2,12 @@
  * Convolution as GEMM, without materialising the im2col matrix: `Im2col.packer` writes the
  * NR-column panels of the (channels · kernel) × (output positions) matrix straight into the
  * GEMM's packed-B scratch, for any number of spatial dims. `col2im` is the transpose
- * (scatter-add of a column matrix into an image) used by ConvTranspose.
+ * (scatter-add of a column matrix into an image) used by ConvTranspose. For 1-D and 2-D
+ * images on the WebAssembly backend, `Im2col2d.source` unfolds blocks row-major in scratch
+ * memory with the wasm kernel instead (contiguous rows become memory copies).
  */
-import { NR, PanelPacker } from './gemm';
+import { BlockSource, NR, PanelPacker } from './gemm';
+import { wasmKernels } from './wasm-simd';
 import { product } from './window';
 
 export interface ConvGeometry {
@@ -134,6 +137,74 @@ export class Im2col {
           }
         }
       }
+    };
+  }
+}
+
+/**
+ * Unfolding of 1-D/2-D images by the WebAssembly im2col kernel, one GEMM block at a time:
+ * a table row per im2col row (channel and tap offset, vertical tap, valid output columns).
+ */
+export class Im2col2d {
+  readonly K: number;
+  readonly N: number;
+  private readonly H: number;
+  private readonly W: number;
+  private readonly table: Int32Array;
+
+  /** undefined when the geometry has more than two spatial dims or wasm is unavailable */
+  static create(g: ConvGeometry): Im2col2d | undefined {
+    if (g.inShape.length > 2 || !wasmKernels()) return undefined;
+    return new Im2col2d(g);
+  }
+
+  private constructor(private readonly g: ConvGeometry) {
+    const two = g.inShape.length === 2;
+    const at = (v: number[], def: number): [number, number] => (two ? [v[0], v[1]] : [def, v[0]]);
+    const [H, W] = at(g.inShape, 1);
+    const [, OW] = at(g.outShape, 1);
+    const [kh, kw] = at(g.kernel, 1);
+    const [dh, dw] = at(g.dilations, 1);
+    const [, sw] = at(g.strides, 1);
+    const [, pw] = at(g.padsBegin, 0);
+    this.H = H;
+    this.W = W;
+    this.K = g.channels * kh * kw;
+    this.N = product(g.outShape);
+    this.table = new Int32Array(4 * this.K);
+    for (let c = 0, k = 0; c < g.channels; c++) {
+      for (let ky = 0; ky < kh; ky++) {
+        for (let kx = 0; kx < kw; kx++, k++) {
+          const ty = ky * dh, tx = kx * dw;
+          const lo = Math.max(0, Math.ceil((pw - tx) / sw));
+          const hi = Math.min(OW, Math.floor((W - 1 + pw - tx) / sw) + 1);
+          this.table.set([c * H * W + ty * W + tx, ty, lo, Math.max(lo, hi)], 4 * k);
+        }
+      }
+    }
+  }
+
+  /** The B operand (K × N) for the image of one group starting at x[xOff]. */
+  source(x: Float32Array, xOff: number): BlockSource {
+    const { H, W, table, g } = this;
+    const two = g.inShape.length === 2;
+    const image = g.channels * H * W;
+    const OW = g.outShape[two ? 1 : 0];
+    const sh = two ? g.strides[0] : 1, sw = g.strides[two ? 1 : 0];
+    const ph = two ? g.padsBegin[0] : 0, pw = g.padsBegin[two ? 1 : 0];
+    const tab = Math.ceil(image / 4) * 4;
+    let at = 0;
+    return {
+      extra: tab + table.length,
+      init(view, offset) {
+        at = offset;
+        view.set(x.subarray(xOff, xOff + image), at);
+        new Int32Array(view.buffer).set(table, at + tab);
+      },
+      block(_view, k0, kc, j0, nc, buf, bufLd) {
+        wasmKernels()!.im2col(at * 4, H, W, sh, sw, ph, pw, OW, (at + tab) * 4, k0, kc, j0, nc, buf * 4, bufLd * 4);
+        return { ptr: buf * 4, ld: bufLd * 4 };
+      },
     };
   }
 }

@@ -36,7 +36,7 @@ export function decodeModel(bytes: Uint8Array, source = '<bytes>'): Model {
     const reader = Buffer.isBuffer(bytes) ? new (protobuf as any).BufferReader(bytes) : protobuf.Reader.create(bytes);
     msg = onnxType('ModelProto').decode(reader);
   } catch (e) {
-    throw new PtqError('E_MODEL_DECODE', `'${source}' is not a valid ONNX model (${describe(e)})`, {
+    throw new PtqError('E_MODEL_DECODE', `'${source}' is not a valid ONNX model (${describeDecodeError(e)})`, {
       subject: source,
       fix: 'the file is truncated or not an ONNX ModelProto; re-export or re-download it',
     });
@@ -53,7 +53,7 @@ export function decodeModel(bytes: Uint8Array, source = '<bytes>'): Model {
     graph = decodeGraph(msg.graph, ctx);
   } catch (e) {
     if (e instanceof PtqError) throw e;
-    throw new PtqError('E_MODEL_DECODE', `'${source}' is not a valid ONNX model (${describe(e)})`, {
+    throw new PtqError('E_MODEL_DECODE', `'${source}' is not a valid ONNX model (${describeDecodeError(e)})`, {
       subject: source,
       fix: 'the file is corrupt; re-export it',
     });
@@ -72,7 +72,15 @@ export function decodeModel(bytes: Uint8Array, source = '<bytes>'): Model {
     metadataProps: kv(msg.metadata_props),
     extra: Object.keys(extra).length ? extra : undefined,
   });
-  if (!msg.opset_import?.length) model.opsetImports = [{ domain: '', version: 1 }];
+  if (!msg.opset_import?.length) {
+    if (num(msg.ir_version) >= 3) {
+      throw new PtqError('E_MODEL_DECODE', `'${source}' is not a valid ONNX model (it imports no opset; the file may be truncated)`, {
+        subject: source,
+        fix: 'the file is truncated or was written by a broken exporter; re-export it',
+      });
+    }
+    model.opsetImports = [{ domain: '', version: 1 }];
+  }
   return model;
 }
 
@@ -80,9 +88,13 @@ interface DecodeCtx {
   source: string;
 }
 
-function describe(e: unknown): string {
+/** A decoder exception as the reason in a one-line message. */
+export function describeDecodeError(e: unknown): string {
   if (e instanceof RangeError && /call stack/i.test(e.message)) return 'nesting too deep';
-  return (e as Error).message ?? String(e);
+  const msg = (e as Error).message ?? String(e);
+  const cut = /index out of range: (\d+) \+ (\d+) > (\d+)/.exec(msg);
+  if (cut) return `it is cut short: a field at byte ${cut[1]} needs ${cut[2]} more byte(s), the data ends at ${cut[3]}`;
+  return msg;
 }
 
 function num(v: unknown): number {

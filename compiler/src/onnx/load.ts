@@ -1,7 +1,7 @@
 import * as fs from 'fs';
 import * as protobuf from 'protobufjs';
 import { PtqError } from '../errors';
-import { decodeModel } from './decode';
+import { decodeModel, describeDecodeError } from './decode';
 import { Graph, Model } from './ir';
 
 /**
@@ -31,11 +31,6 @@ export function decodeAndValidate(bytes: Uint8Array, source = '<bytes>'): Model 
   const model = decodeModel(bytes, source);
   if (!fields.has(FIELD_IR_VERSION)) {
     throw invalid(source, 'it has no ir_version', 'the file is truncated or not an ONNX ModelProto; re-export it');
-  }
-  if (!fields.has(FIELD_OPSET_IMPORT) && model.irVersion >= 3) {
-    // decodeModel reads a missing opset_import as opset 1 (IR 1–2 models); from IR 3 on it is
-    // required, and its absence is the mark of a file cut right after the graph
-    throw invalid(source, 'it imports no opset; the file may be truncated', 'the file is truncated or was written by a broken exporter; re-export it');
   }
   validateModel(model, source);
   return model;
@@ -102,7 +97,6 @@ function modelFunctionKeys(model: Model): string[] {
 }
 
 const FIELD_IR_VERSION = 1;
-const FIELD_OPSET_IMPORT = 8;
 
 /** Field numbers present at the top level of a ModelProto (skipping over each field's body). */
 function topLevelFields(bytes: Uint8Array, source: string): Set<number> {
@@ -117,17 +111,9 @@ function topLevelFields(bytes: Uint8Array, source: string): Set<number> {
       found.add(field);
     }
   } catch (e) {
-    throw invalid(source, describe(e), 'the file is truncated or not an ONNX ModelProto; re-export or re-download it');
+    throw invalid(source, describeDecodeError(e), 'the file is truncated or not an ONNX ModelProto; re-export or re-download it');
   }
   return found;
-}
-
-function describe(e: unknown): string {
-  if (e instanceof RangeError && /call stack/i.test(e.message)) return 'nesting too deep';
-  const m = (e as Error).message ?? String(e);
-  const cut = /index out of range: (\d+) \+ (\d+) > (\d+)/.exec(m);
-  if (cut) return `it is cut short: a field at byte ${cut[1]} needs ${cut[2]} more byte(s), the data ends at ${cut[3]}`;
-  return m;
 }
 
 function invalid(source: string, why: string, fix: string): PtqError {

@@ -1,5 +1,6 @@
-import { cachedPacker, gemmPacked, MR, NR, stridedPacker } from '../kernels/gemm';
-import { Im2col } from '../kernels/im2col';
+import { Depthwise2d, depthwise2d } from '../kernels/depthwise';
+import { BOperand, cachedPacker, gemmBackend, gemmPacked, MR, rowMajorSource, stridedPacker } from '../kernels/gemm';
+import { Im2col, Im2col2d } from '../kernels/im2col';
 import { attrError, inferWindowDims, product, resolveWindow, shapeError, windowAttrs } from '../kernels/window';
 import { Dim, Node } from '../onnx/ir';
 import { Tensor } from '../onnx/tensor';
@@ -10,9 +11,10 @@ import { OpDef, ValueFacts } from './registry';
  * for any number of spatial dims, with groups, strides, dilations, pads and auto_pad.
  *
  * float32 runs as one GEMM per image and group (kernels/gemm.ts): the weights (M/G × C/G·k)
- * packed once and cached on the weight tensor, the image packed through an im2col view
- * (kernels/im2col.ts) — or read directly for 1×1 stride-1 unpadded kernels. Depthwise
- * 1-D/2-D convolutions (one input channel per group) use a direct loop instead.
+ * packed once and cached on the weight tensor, the image unfolded block by block through an
+ * im2col view (kernels/im2col.ts) — or read as it is for 1×1 stride-1 unpadded kernels.
+ * Depthwise 1-D/2-D convolutions (one input channel per group) are a direct stencil
+ * (kernels/depthwise.ts).
  * float64 uses a direct loop in double precision.
  */
 export const ops: OpDef[] = [
@@ -46,6 +48,7 @@ export interface ConvParams {
   strides: number[];
   dilations: number[];
   padsBegin: number[];
+  padsEnd: number[];
   outSp: number[];
 }
 
@@ -63,7 +66,7 @@ export function convParams(node: Node, x: Tensor, w: Tensor, b?: Tensor): ConvPa
   if (b && b.size !== M) throw shapeError(node, `bias B has ${b.size} elements, expected ${M}`);
   const win = windowAttrs(node, inSp.length, kSp);
   const r = resolveWindow(node, win, inSp);
-  return { N, C, M, group, inSp, kernel: win.kernel, strides: win.strides, dilations: win.dilations, padsBegin: r.padsBegin, outSp: r.out };
+  return { N, C, M, group, inSp, kernel: win.kernel, strides: win.strides, dilations: win.dilations, padsBegin: r.padsBegin, padsEnd: r.padsEnd, outSp: r.out };
 }
 
 function conv(node: Node, x: Tensor, w: Tensor, b?: Tensor): Tensor {
@@ -77,7 +80,7 @@ function conv(node: Node, x: Tensor, w: Tensor, b?: Tensor): Tensor {
   const y = new Float32Array(product(outDims));
   const Cg = p.C / p.group;
   if (Cg === 1 && p.inSp.length <= 2) {
-    depthwise(p, xd, wd, bd, y);
+    depthwise2d(depthwiseParams(p), xd, wd, bd, y);
     return new Tensor('float32', outDims, y);
   }
   const Mg = p.M / p.group;
@@ -85,62 +88,32 @@ function conv(node: Node, x: Tensor, w: Tensor, b?: Tensor): Tensor {
   const outVol = product(p.outSp);
   const K = Cg * product(p.kernel);
   const pointwise = p.kernel.every((k) => k === 1) && p.strides.every((s) => s === 1) && p.padsBegin.every((q, i) => q === 0 && p.outSp[i] === p.inSp[i]);
-  const im2col = pointwise ? undefined : new Im2col({ channels: Cg, inShape: p.inSp, kernel: p.kernel, strides: p.strides, dilations: p.dilations, padsBegin: p.padsBegin, outShape: p.outSp });
+  const geo = { channels: Cg, inShape: p.inSp, kernel: p.kernel, strides: p.strides, dilations: p.dilations, padsBegin: p.padsBegin, outShape: p.outSp };
+  const unfold2d = pointwise || gemmBackend() !== 'wasm-simd' ? undefined : Im2col2d.create(geo);
+  const unfold = pointwise || unfold2d ? undefined : new Im2col(geo);
   for (let g = 0; g < p.group; g++) {
     const packA = cachedPacker(w, `conv/${p.group}/${g}`, wd, stridedPacker(MR, wd, g * Mg * K, K, 1), MR, Mg, K);
     for (let n = 0; n < p.N; n++) {
       const xOff = (n * p.C + g * Cg) * inVol;
-      const packB = im2col ? im2col.packer(xd, xOff) : stridedPacker(NR, xd, xOff, 1, inVol);
-      gemmPacked(Mg, outVol, K, packA, packB, y, (n * p.M + g * Mg) * outVol, outVol, { rowBias: bd, rowBiasOffset: g * Mg });
+      const b: BOperand = unfold2d ? unfold2d.source(xd, xOff) : unfold ? unfold.packer(xd, xOff) : rowMajorSource(xd, xOff, inVol, K, inVol);
+      gemmPacked(Mg, outVol, K, packA, b, y, (n * p.M + g * Mg) * outVol, outVol, { rowBias: bd, rowBiasOffset: g * Mg });
     }
   }
   return new Tensor('float32', outDims, y);
 }
 
-/** One input channel per group, 1-D or 2-D: each output channel is a small stencil over one plane. */
-function depthwise(p: ConvParams, x: Float32Array, w: Float32Array, bias: Float32Array | undefined, y: Float32Array): void {
+/** The 2-D stencil parameters (1-D as H = 1). */
+function depthwiseParams(p: ConvParams): Depthwise2d {
   const two = p.inSp.length === 2;
-  const H = two ? p.inSp[0] : 1, W = p.inSp[two ? 1 : 0];
-  const OH = two ? p.outSp[0] : 1, OW = p.outSp[two ? 1 : 0];
-  const kh = two ? p.kernel[0] : 1, kw = p.kernel[two ? 1 : 0];
-  const sh = two ? p.strides[0] : 1, sw = p.strides[two ? 1 : 0];
-  const dh = two ? p.dilations[0] : 1, dw = p.dilations[two ? 1 : 0];
-  const ph = two ? p.padsBegin[0] : 0, pw = p.padsBegin[two ? 1 : 0];
-  const mult = p.M / p.group;
-  const acc = new Float64Array(OW);
-  // valid output column range per kernel column: 0 ≤ ox·sw + kx·dw − pw < W
-  const lo = new Int32Array(kw), hi = new Int32Array(kw);
-  for (let kx = 0; kx < kw; kx++) {
-    const off = kx * dw - pw;
-    lo[kx] = off >= 0 ? 0 : Math.ceil(-off / sw);
-    hi[kx] = Math.max(lo[kx], Math.min(OW, Math.floor((W - 1 - off) / sw) + 1));
-  }
-  for (let n = 0; n < p.N; n++) {
-    for (let m = 0; m < p.M; m++) {
-      const xPlane = (n * p.C + Math.floor(m / mult)) * H * W;
-      const yPlane = (n * p.M + m) * OH * OW;
-      const wOff = m * kh * kw;
-      const b0 = bias ? bias[m] : 0;
-      for (let oy = 0; oy < OH; oy++) {
-        acc.fill(b0);
-        for (let ky = 0; ky < kh; ky++) {
-          const iy = oy * sh - ph + ky * dh;
-          if (iy < 0 || iy >= H) continue;
-          const row = xPlane + iy * W;
-          for (let kx = 0; kx < kw; kx++) {
-            const wv = w[wOff + ky * kw + kx];
-            const start = row + kx * dw - pw;
-            const l = lo[kx], h = hi[kx];
-            if (sw === 1) for (let ox = l; ox < h; ox++) acc[ox] += wv * x[start + ox];
-            else if (sw === 2) for (let ox = l; ox < h; ox++) acc[ox] += wv * x[start + 2 * ox];
-            else for (let ox = l; ox < h; ox++) acc[ox] += wv * x[start + ox * sw];
-          }
-        }
-        const yr = yPlane + oy * OW;
-        for (let ox = 0; ox < OW; ox++) y[yr + ox] = acc[ox];
-      }
-    }
-  }
+  const pick = (v: number[], i: number, def: number): number => (two ? v[i] : i === 0 ? def : v[0]);
+  const ends = p.padsEnd;
+  return {
+    N: p.N, C: p.C, M: p.M,
+    H: pick(p.inSp, 0, 1), W: pick(p.inSp, 1, 1), OH: pick(p.outSp, 0, 1), OW: pick(p.outSp, 1, 1),
+    kh: pick(p.kernel, 0, 1), kw: pick(p.kernel, 1, 1), sh: pick(p.strides, 0, 1), sw: pick(p.strides, 1, 1),
+    dh: pick(p.dilations, 0, 1), dw: pick(p.dilations, 1, 1),
+    pt: pick(p.padsBegin, 0, 0), pl: pick(p.padsBegin, 1, 0), pb: pick(ends, 0, 0), pr: pick(ends, 1, 0),
+  };
 }
 
 /** Direct convolution in double precision (float64 models). */

@@ -70,11 +70,10 @@ export function optimizeModel(model: Model, opts: OptimizeOptions = {}): Optimiz
     rounds++;
     let changed = 0;
     for (const p of passes) {
-      // inputs are fixed once: later rounds see them in the model already
       const r = p.run(model);
       changed += r.changed;
-      const fresh = r.notes.filter((n) => r.changed > 0 || !seen.has(`${p.name}\u0000${n}`));
-      r.notes.forEach((n) => seen.add(`${p.name}\u0000${n}`));
+      const fresh = r.notes.filter((n) => !seen.has(`${p.name}\u0000${n}`));
+      fresh.forEach((n) => seen.add(`${p.name}\u0000${n}`));
       if (r.changed > 0 || fresh.length) entries.push({ round: rounds, pass: p.name, changed: r.changed, notes: fresh });
     }
     if (changed === 0) break;

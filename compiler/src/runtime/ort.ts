@@ -346,6 +346,11 @@ function nodeNameIn(msg: string): string | undefined {
 }
 
 function firstLine(s: string): string {
-  // drop onnxruntime's source locations (`/onnxruntime_src/…/x.cc:235 `): they mean nothing to a user
-  return s.replace(/\s*\n\s*/g, ' ').replace(/\/\S+\.(?:cc|h|cpp):\d+\s+/g, '').trim();
+  // drop onnxruntime's source locations (`/onnxruntime_src/…/x.cc:235 `) and C++ signatures
+  // (`onnxruntime::RNN<T>::RNN(const …&) [with T = float] `): they mean nothing to a user
+  return s
+    .replace(/\s*\n\s*/g, ' ')
+    .replace(/\/\S+\.(?:cc|h|cpp):\d+\s+/g, '')
+    .replace(/\b(?:onnxruntime|std)::[\w:<>~]+\([^)]*\)\s*(?:\[with [^\]]*\]\s*)?/g, '')
+    .trim();
 }
