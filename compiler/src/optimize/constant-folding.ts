@@ -1,6 +1,6 @@
 import { isPtqError } from '../errors';
 import { bytesPerElement } from '../onnx/dtype';
-import { Model, Node } from '../onnx/ir';
+import { Graph, Model, Node } from '../onnx/ir';
 import { inferShapes } from '../onnx/shape-inference';
 import { Tensor } from '../onnx/tensor';
 import { getOp, ValueFacts } from '../ops/registry';
@@ -141,9 +141,16 @@ function fixInputShapes(model: Model, shapes: Record<string, number[]>, notes: s
   }
 }
 
+/** Shape facts, with overridable initializers (see constantOf) treated as the inputs they are. */
 function tryInfer(model: Model, inputShapes?: Record<string, number[]>): Map<string, ValueFacts> | null {
+  const g = model.graph;
+  const constants = new Map([...g.initializers].filter(([name]) => constantOf(model, name)));
+  const view = new Model(new Graph({ name: g.name, nodes: g.nodes, inputs: g.inputs, outputs: g.outputs, initializers: constants, valueInfo: g.valueInfo }), {
+    irVersion: model.irVersion,
+    opsetImports: model.opsetImports,
+  });
   try {
-    return inferShapes(model, { inputShapes, apply: false });
+    return inferShapes(view, { inputShapes, apply: false });
   } catch (e) {
     if (isPtqError(e)) return null;
     throw e;

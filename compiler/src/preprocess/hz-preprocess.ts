@@ -90,7 +90,7 @@ export const INTERMEDIATE_TYPE: Readonly<Record<RtType, string>> = {
   featuremap: 'featuremap',
 };
 
-const TRAIN_TYPES = Object.keys(SUPPORTED_RT_TYPES) as TrainType[];
+const TRAIN_TYPES: readonly TrainType[] = ['rgb', 'bgr', 'yuv444', 'gray', 'featuremap'];
 const RT_TYPES = Object.keys(INTERMEDIATE_TYPE) as RtType[];
 const NORM_TYPES: readonly NormType[] = ['data_mean_and_scale', 'data_mean', 'data_scale', 'no_preprocess'];
 const CHANNELS: Readonly<Record<Exclude<TrainType, 'featuremap'>, number>> = { rgb: 3, bgr: 3, yuv444: 3, gray: 1 };

@@ -1,0 +1,143 @@
+import { Rng } from '../../kernels/random';
+import { argminDivergence, klDivergences, klThreshold } from './kl';
+
+const BINS = 2048;
+
+/** Histogram of |x| over [0, absmax] in `bins` bins, written plainly (not the observer). */
+function histogramOf(values: number[], bins = BINS): { hist: number[]; absmax: number; width: number } {
+  const absmax = Math.max(...values.map(Math.abs));
+  const hist = new Array<number>(bins).fill(0);
+  for (const v of values) hist[Math.min(bins - 1, Math.floor((Math.abs(v) / absmax) * bins))]++;
+  return { hist, absmax, width: absmax / bins };
+}
+
+const sum = (a: number[]): number => a.reduce((s, v) => s + v, 0);
+
+/** The steps of kl.ts's doc comment, one array at a time, independent of its prefix-sum code. */
+function referenceDivergences(hist: number[], target = 128, eps = 1e-4): Map<number, number> {
+  const out = new Map<number, number>();
+  const smooth = (d: number[]): number[] => {
+    const zeros = d.filter((v) => v === 0).length;
+    return d.map((v) => (v === 0 ? v + eps : v) / (1 + eps * zeros));
+  };
+  const normalise = (d: number[]): number[] => {
+    const s = sum(d);
+    return d.map((v) => v / s);
+  };
+  for (let i = target; i <= hist.length; i++) {
+    const p = hist.slice(0, i);
+    p[i - 1] += sum(hist.slice(i));
+    const q = new Array<number>(i).fill(0);
+    for (let level = 0; level < target; level++) {
+      const lo = Math.floor((level * i) / target);
+      const hi = Math.floor(((level + 1) * i) / target);
+      const members = hist.slice(lo, hi);
+      const filled = members.filter((v) => v > 0).length;
+      for (let j = lo; j < hi; j++) q[j] = hist[j] > 0 ? sum(members) / filled : 0;
+    }
+    if (sum(q) === 0) {
+      out.set(i, Infinity);
+      continue;
+    }
+    const ps = smooth(normalise(p));
+    const qs = smooth(normalise(q));
+    out.set(i, sum(ps.map((v, j) => v * Math.log(v / qs[j]))));
+  }
+  return out;
+}
+
+function referenceThreshold(hist: number[], width: number, absmax: number): number {
+  let best = -1;
+  let bestD = Infinity;
+  for (const [i, d] of referenceDivergences(hist)) {
+    if (d < bestD) {
+      bestD = d;
+      best = i;
+    }
+  }
+  return Math.min((best + 0.5) * width, absmax);
+}
+
+function gaussianWithOutliers(seed: number): number[] {
+  const r = new Rng(seed);
+  const v: number[] = [];
+  for (let i = 0; i < 100000; i++) v.push(r.normal(0, 1));
+  for (let i = 0; i < 30; i++) v.push((r.next() < 0.5 ? -1 : 1) * r.uniform(20, 40));
+  return v;
+}
+
+function uniform(seed: number): number[] {
+  const r = new Rng(seed);
+  return Array.from({ length: 100000 }, () => r.uniform(-1, 1));
+}
+
+/** ReLU of a Gaussian: half the mass at exactly 0, a long-ish tail. */
+function relu(seed: number): number[] {
+  const r = new Rng(seed);
+  return Array.from({ length: 100000 }, () => Math.max(0, r.normal(0, 2)));
+}
+
+/** Few distinct values: most bins empty (stresses the smoothing). */
+function sparse(seed: number): number[] {
+  const r = new Rng(seed);
+  return Array.from({ length: 5000 }, () => r.int(40) * 0.25);
+}
+
+describe('klThreshold (TensorRT entropy calibration)', () => {
+  const cases: [string, number[]][] = [
+    ['gaussian + outliers', gaussianWithOutliers(1)],
+    ['uniform', uniform(2)],
+    ['relu', relu(3)],
+    ['sparse', sparse(4)],
+  ];
+
+  it.each(cases)('matches a plain implementation of the documented steps (%s)', (_, values) => {
+    const { hist, absmax, width } = histogramOf(values);
+    const ours = klDivergences(hist);
+    const ref = referenceDivergences(hist);
+    for (const [i, d] of ref) {
+      if (d === Infinity) expect(ours[i]).toBe(Infinity);
+      else expect(ours[i]).toBeCloseTo(d, 10);
+    }
+    for (let i = 0; i < 128; i++) expect(ours[i]).toBeNaN();
+    expect(klThreshold(hist, width, absmax)).toBe(referenceThreshold(hist, width, absmax));
+  });
+
+  it('clips a Gaussian with rare outliers far below its max', () => {
+    const { hist, absmax, width } = histogramOf(gaussianWithOutliers(5));
+    const t = klThreshold(hist, width, absmax);
+    expect(absmax).toBeGreaterThan(20);
+    expect(t).toBeLessThan(0.25 * absmax);
+    // …yet keeps the bulk of the Gaussian (|x| < 2.5σ holds ~98.8 % of it)
+    expect(t).toBeGreaterThan(2.5);
+  });
+
+  it('keeps (nearly) the whole range of a uniform distribution', () => {
+    const { hist, absmax, width } = histogramOf(uniform(6));
+    const t = klThreshold(hist, width, absmax);
+    expect(t).toBeGreaterThan(0.97 * absmax);
+    expect(t).toBeLessThanOrEqual(absmax);
+  });
+
+  it('puts the threshold half a bin past the chosen clipping bin', () => {
+    const { hist, absmax, width } = histogramOf(gaussianWithOutliers(7));
+    const m = argminDivergence(klDivergences(hist));
+    expect(m).toBeGreaterThanOrEqual(128);
+    expect(klThreshold(hist, width, absmax)).toBeCloseTo((m + 0.5) * width, 12);
+  });
+
+  it('gives 0 for an empty histogram and absmax when there are fewer bins than levels', () => {
+    expect(klThreshold(new Float64Array(BINS), 0.5, 1024)).toBe(0);
+    expect(klThreshold(new Float64Array(64).fill(1), 0.5, 32)).toBe(32);
+  });
+
+  it('is not fooled by all the mass in the first bin', () => {
+    const hist = new Float64Array(BINS);
+    hist[0] = 1000;
+    hist[BINS - 1] = 1;
+    const t = klThreshold(hist, 1, BINS);
+    expect(Number.isFinite(t)).toBe(true);
+    expect(t).toBeGreaterThan(0);
+    expect(t).toBeLessThanOrEqual(BINS);
+  });
+});

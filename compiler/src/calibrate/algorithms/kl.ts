@@ -1,0 +1,115 @@
+/**
+ * `kl` calibration: TensorRT-style entropy calibration (Migacz, "8-bit Inference with
+ * TensorRT", GTC 2017), on the 2048-bin histogram h[0..B) of |x| over [0, absmax] (bin width w).
+ * It picks the clipping point whose 128-level quantised distribution loses the least
+ * information (Kullback–Leibler divergence) relative to the clipped original.
+ *
+ * Exact steps (T = 128 target bins, eps = 1e-4, N = Σ h):
+ *  1. If N = 0 the threshold is 0. If B < T it is absmax (too few bins to search).
+ *  2. For every candidate i = T, T+1, …, B (number of bins kept; clipping at i·w):
+ *     a. Reference P over i bins: P[j] = h[j] for j < i−1, and P[i−1] = h[i−1] + Σ_{k≥i} h[k]
+ *        (the clipped outliers pile up in the last kept bin). Normalise: P /= N.
+ *     b. Candidate Q from h[0..i) *without* the outliers: split the i bins into T levels,
+ *        level L covering bins [⌊L·i/T⌋, ⌊(L+1)·i/T⌋) (every level ≥ 1 bin, sizes differ by
+ *        at most one); spread each level's total evenly over its bins with h[j] ≠ 0
+ *        (bins with h[j] = 0 stay 0). If Σ Q = 0 the candidate is skipped. Normalise: Q /= Σ Q.
+ *     c. Smooth each distribution D (P and Q) so no bin is 0: with z zero bins,
+ *        D'[j] = (D[j] + eps·[D[j] = 0]) / (1 + eps·z) (still sums to 1).
+ *     d. divergence[i] = KL(P'‖Q') = Σ_j P'[j] · ln(P'[j] / Q'[j]).
+ *  3. m = the i with the smallest divergence (the smallest such i on ties).
+ *  4. threshold = min((m + 0.5) · w, absmax).
+ *
+ * Deviations from the slides, and why:
+ *  - Candidate i = B (no clipping) is searched too (the slides stop at B − 1): a distribution
+ *    without outliers (e.g. uniform) should be able to keep its full range; step 4 caps the
+ *    resulting (B + 0.5)·w at absmax.
+ *  - Levels split i bins evenly (step 2b) rather than ⌊i/T⌋ bins each with the remainder in the
+ *    last level (as some implementations do): otherwise the last level can cover up to twice
+ *    the bins of the others, for no reason.
+ *  - Smoothing (step 2c) adds eps to the zero bins and renormalises, instead of taking the
+ *    added mass off the nonzero bins in equal parts: the subtraction can drive a rare bin to or
+ *    below 0, which the renormalisation cannot.
+ *  - The histogram is of |x| (symmetric quantisation, DESIGN §3), as in the slides.
+ */
+
+export interface KlOptions {
+  /** quantised levels of the candidate distribution (default 128: int8's non-negative half) */
+  targetBins?: number;
+  /** smoothing mass given to each empty bin (default 1e-4) */
+  eps?: number;
+}
+
+const DEFAULT_TARGET_BINS = 128;
+const DEFAULT_EPS = 1e-4;
+
+/**
+ * Divergence of every candidate: entry i (T ≤ i ≤ B) is KL(P‖Q) when clipping after i bins
+ * (steps 2a–2d); entries below T are NaN, skipped candidates Infinity. Length B + 1.
+ */
+export function klDivergences(histogram: ArrayLike<number>, opts: KlOptions = {}): Float64Array {
+  const bins = histogram.length;
+  const target = opts.targetBins ?? DEFAULT_TARGET_BINS;
+  const eps = opts.eps ?? DEFAULT_EPS;
+  if (!Number.isInteger(target) || target < 1) throw new RangeError(`targetBins must be a positive integer, got ${target}`);
+  const out = new Float64Array(bins + 1).fill(NaN);
+  // prefix sums of the counts and of the nonzero-bin indicator: level totals in O(1)
+  const mass = new Float64Array(bins + 1);
+  const nonzero = new Float64Array(bins + 1);
+  for (let k = 0; k < bins; k++) {
+    const h = histogram[k];
+    if (!(h >= 0)) throw new RangeError(`histogram bin ${k} is ${h}; counts must be >= 0`);
+    mass[k + 1] = mass[k] + h;
+    nonzero[k + 1] = nonzero[k] + (h > 0 ? 1 : 0);
+  }
+  const total = mass[bins];
+  for (let i = target; i <= bins; i++) out[i] = total > 0 ? divergence(histogram, mass, nonzero, i, target, eps) : Infinity;
+  return out;
+}
+
+/** KL(P'‖Q') for clipping after `i` bins (steps 2a–2d). */
+function divergence(h: ArrayLike<number>, mass: Float64Array, nonzero: Float64Array, i: number, target: number, eps: number): number {
+  const total = mass[mass.length - 1];
+  const kept = mass[i];
+  if (kept === 0) return Infinity;
+  const outliers = total - kept;
+  const zerosQ = i - nonzero[i];
+  const zerosP = zerosQ - (h[i - 1] === 0 && outliers > 0 ? 1 : 0);
+  // P'[j] = h / (N (1 + eps zP)) for nonzero bins, eps / (1 + eps zP) for empty ones; Q' alike
+  const pScale = 1 / (total * (1 + eps * zerosP));
+  const pEmpty = eps / (1 + eps * zerosP);
+  const qScale = 1 / (kept * (1 + eps * zerosQ));
+  const qEmpty = eps / (1 + eps * zerosQ);
+  let kl = 0;
+  for (let level = 0; level < target; level++) {
+    const start = Math.floor((level * i) / target);
+    const end = Math.floor(((level + 1) * i) / target);
+    const filled = nonzero[end] - nonzero[start];
+    const qFilled = filled > 0 ? ((mass[end] - mass[start]) / filled) * qScale : 0;
+    for (let j = start; j < end; j++) {
+      const count = j === i - 1 ? h[j] + outliers : h[j];
+      const p = count > 0 ? count * pScale : pEmpty;
+      const q = h[j] > 0 ? qFilled : qEmpty;
+      kl += p * Math.log(p / q);
+    }
+  }
+  return kl;
+}
+
+/** Index of the smallest divergence (the first one on ties); -1 when every candidate was skipped. */
+export function argminDivergence(divergences: Float64Array): number {
+  let best = -1;
+  for (let i = 0; i < divergences.length; i++) {
+    const d = divergences[i];
+    if (d === d && d !== Infinity && (best < 0 || d < divergences[best])) best = i;
+  }
+  return best;
+}
+
+/** Threshold of one tensor (steps 1–4) from its |x| histogram over [0, absmax]. */
+export function klThreshold(histogram: ArrayLike<number>, binWidth: number, absmax: number, opts: KlOptions = {}): number {
+  const target = opts.targetBins ?? DEFAULT_TARGET_BINS;
+  if (histogram.length < target) return absmax;
+  const m = argminDivergence(klDivergences(histogram, opts));
+  if (m < 0) return 0; // empty histogram
+  return Math.min((m + 0.5) * binWidth, absmax);
+}
