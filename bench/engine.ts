@@ -54,8 +54,9 @@ interface Row {
   max_abs_diff?: number;
   /** max |diff| / max |ort output| */
   rel_diff?: number;
-  /** integer paths: cosine similarity of onnxruntime's integer-model output with its float output */
-  int8_vs_float_cosine?: number;
+  /** integer paths: cosine similarity of each engine's integer-model output with the float model's output */
+  ort_vs_float_cosine?: number;
+  reference_vs_float_cosine?: number;
   macs?: number;
   error?: string;
 }
@@ -142,7 +143,9 @@ function message(e: unknown): string {
 }
 
 /** Time both engines on one model; a missing kernel or a failing engine is reported in the row. */
-async function compare(name: string, path: Row['path'], model: Model, feeds: Record<string, Tensor>, o: Options, extra: Partial<Row>): Promise<{ row: Row; ortOut?: Tensor }> {
+async function compare(
+  name: string, path: Row['path'], model: Model, feeds: Record<string, Tensor>, o: Options, extra: Partial<Row>,
+): Promise<{ row: Row; ortOut?: Tensor; refOut?: Tensor }> {
   const row: Row = { bench: 'engine', model: name, path, reference_ms: null, ort_ms: null, ratio: null, ...extra };
   const errors: string[] = [];
   let ortT: Timing | undefined;
@@ -180,7 +183,7 @@ async function compare(name: string, path: Row['path'], model: Model, feeds: Rec
     row.rel_diff = Number(d.rel.toPrecision(3));
   }
   if (errors.length) row.error = errors.join('; ');
-  return { row, ortOut: ortT?.output };
+  return { row, ortOut: ortT?.output, refOut: refT?.output };
 }
 
 function round(x: number): number {
@@ -205,7 +208,7 @@ function printTable(rows: Row[]): void {
     ...rows.map((r) => [
       r.model, r.path, fmt(r.reference_ms), fmt(r.ort_ms, 2), r.ratio === null ? '-' : `${r.ratio.toFixed(1)}x`,
       r.max_abs_diff === undefined ? '-' : r.max_abs_diff.toExponential(2),
-      r.error ?? (r.int8_vs_float_cosine !== undefined ? `int8 vs float cosine ${r.int8_vs_float_cosine.toFixed(4)}` : ''),
+      r.error ?? (r.ort_vs_float_cosine !== undefined ? `cosine vs float: ort ${r.ort_vs_float_cosine.toFixed(4)}, reference ${r.reference_vs_float_cosine?.toFixed(4) ?? '-'}` : ''),
     ]),
   ];
   const w = lines[0].map((_, c) => Math.max(...lines.map((l) => l[c].length)));
@@ -240,7 +243,8 @@ async function main(): Promise<void> {
         }
         const r = await compare(name, path, toQLinear(folded, ranges, path), feeds, o, { macs: stats.macs });
         row = r.row;
-        if (r.ortOut && floatOut) row.int8_vs_float_cosine = Number(cosine(r.ortOut, floatOut).toFixed(5));
+        if (r.ortOut && floatOut) row.ort_vs_float_cosine = Number(cosine(r.ortOut, floatOut).toFixed(5));
+        if (r.refOut && floatOut) row.reference_vs_float_cosine = Number(cosine(r.refOut, floatOut).toFixed(5));
       } catch (e) {
         row = { bench: 'engine', model: name, path, reference_ms: null, ort_ms: null, ratio: null, error: `building the ${path} model: ${message(e)}` };
       }

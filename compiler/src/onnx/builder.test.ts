@@ -15,7 +15,7 @@ function smallNet(seed: number, opset = 13): Model {
   const b = new GraphBuilder('small', { opset, seed });
   const x = b.input('data', 'float32', [1, 3, 33, 33]);
   let y = b.relu(b.batchNorm(b.conv(x, { outChannels: 8, kernel: 3, stride: 2, pad: 1, bias: false })));
-  y = b.maxPool(y, { kernel: 3, stride: 2, ceilMode: true }); // 17 → 8 (ceil), the last window starts inside
+  y = b.maxPool(y, { kernel: 3, stride: 2, ceilMode: opset >= 10 }); // 17 → 8 (with or without ceil)
   const dw = b.clip(b.conv(y, { outChannels: 8, kernel: 3, pad: 1, group: 8 }), 0, 6);
   const pw = b.conv(dw, { outChannels: 8, kernel: 1 });
   y = b.add(y, pw);
@@ -125,11 +125,14 @@ describe('GraphBuilder', () => {
     expect(rms).toBeLessThan(4);
   });
 
-  it('writes Clip bounds as attributes before opset 11 and as inputs from 11', () => {
+  it('follows the opset: Clip bounds as attributes before 11, inputs from 11; no ceil_mode before 10', () => {
     const clipOf = (opset: number) => smallNet(1, opset).graph.nodes.find((n) => n.opType === 'Clip')!;
     expect(clipOf(9).inputs).toHaveLength(1);
     expect(clipOf(9).float('max')).toBe(6);
     expect(clipOf(13).inputs).toHaveLength(3);
+    const b = new GraphBuilder('old', { opset: 9 });
+    const x = b.input('x', 'float32', [1, 1, 5, 5]);
+    expect(() => b.maxPool(x, { kernel: 2, stride: 2, ceilMode: true })).toThrow(/opset 10/);
   });
 
   it('passes onnx.checker', () => {

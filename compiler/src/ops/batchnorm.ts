@@ -63,14 +63,18 @@ function batchNorm(ctx: OpContext, x: Tensor, scale: Tensor, bias: Tensor, mean:
     v = bv;
   }
   const y = x.dtype === 'float64' ? new Float64Array(x.size) : new Float32Array(x.size);
-  for (let n = 0; n < N; n++) {
+  if (per === C) {
+    const k = new Float64Array(C), a = new Float64Array(C);
     for (let c = 0; c < C; c++) {
-      const o = (n * C + c) * inner;
-      if (per === C) {
-        const k = s[c] / Math.sqrt(v[c] + eps);
-        const a = b[c] - m[c] * k;
-        for (let i = 0; i < inner; i++) y[o + i] = xd[o + i] * k + a;
-      } else {
+      k[c] = s[c] / Math.sqrt(v[c] + eps);
+      a[c] = b[c] - m[c] * k[c];
+    }
+    if (y instanceof Float32Array) affine32(xd as Float32Array, y, N, C, inner, k, a);
+    else affine64(xd as Float64Array, y, N, C, inner, k, a);
+  } else {
+    for (let n = 0; n < N; n++) {
+      for (let c = 0; c < C; c++) {
+        const o = (n * C + c) * inner;
         for (let i = 0, e = c * inner; i < inner; i++, e++) y[o + i] = ((xd[o + i] - m[e]) * s[e]) / Math.sqrt(v[e] + eps) + b[e];
       }
     }
@@ -82,4 +86,23 @@ function batchNorm(ctx: OpContext, x: Tensor, scale: Tensor, bias: Tensor, mean:
     out.push(mk(runMean), mk(runVar));
   }
   return out;
+}
+
+/** y = x · k[c] + a[c] per channel (monomorphic copies for float32 and float64). */
+function affine32(x: Float32Array, y: Float32Array, N: number, C: number, inner: number, k: Float64Array, a: Float64Array): void {
+  for (let n = 0; n < N; n++) {
+    for (let c = 0; c < C; c++) {
+      const o = (n * C + c) * inner, kc = k[c], ac = a[c];
+      for (let i = o; i < o + inner; i++) y[i] = x[i] * kc + ac;
+    }
+  }
+}
+
+function affine64(x: Float64Array, y: Float64Array, N: number, C: number, inner: number, k: Float64Array, a: Float64Array): void {
+  for (let n = 0; n < N; n++) {
+    for (let c = 0; c < C; c++) {
+      const o = (n * C + c) * inner, kc = k[c], ac = a[c];
+      for (let i = o; i < o + inner; i++) y[i] = x[i] * kc + ac;
+    }
+  }
 }

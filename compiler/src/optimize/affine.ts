@@ -43,34 +43,36 @@ export function foldAffineIntoProducer(model: Model, node: Node, scale: Float64A
   if (node.opType === 'Gemm') return foldIntoGemm(model, node, w, m, scale, shift, label);
   const b = node.inputs[2] ? constantOf(model, node.inputs[2]) : undefined;
   if (scale) {
-    const wv = Float64Array.from(floatValues(w) as Float64Array);
-    const channelOf = weightChannelIndex(node, w);
-    for (let i = 0; i < wv.length; i++) wv[i] *= scale[channelOf(i)];
+    const wv = floatValues(w) as Float64Array;
+    scaleWeightRows(node, w, wv, scale);
     setConstantInput(model, node, 1, floatTensor(w.dtype, w.dims, wv), `${label}_weight_folded`);
   }
-  const bv = b ? Float64Array.from(floatValues(b) as Float64Array) : new Float64Array(m);
+  const bv = b ? floatValues(b) as Float64Array : new Float64Array(m);
   if (!b && !shift) return undefined;
   for (let c = 0; c < m; c++) bv[c] = bv[c] * (scale ? scale[c] : 1) + (shift ? shift[c] : 0);
   setConstantInput(model, node, 2, floatTensor(w.dtype, [m], bv), `${label}_bias_folded`);
   return undefined;
 }
 
-/** Maps a flat weight index to its output channel. */
-function weightChannelIndex(node: Node, w: Tensor): (i: number) => number {
+/** wv · scale[output channel], over the weight laid out as Conv [M, C/G, k…] or ConvTranspose [C, M/G, k…]. */
+function scaleWeightRows(node: Node, w: Tensor, wv: Float64Array, scale: Float64Array): void {
   const inner = w.dims.slice(2).reduce((p, q) => p * q, 1);
   if (node.opType === 'Conv') {
-    const perChannel = w.size / w.dims[0];
-    return (i) => Math.floor(i / perChannel);
+    const per = w.size / w.dims[0];
+    for (let o = 0, i = 0; o < w.dims[0]; o++) for (let t = 0; t < per; t++, i++) wv[i] *= scale[o];
+    return;
   }
-  // ConvTranspose: W[c, j, k…] feeds output channel (c / (C/G))·(M/G) + j
+  // ConvTranspose: W[c, j, k…] feeds output channel g·(M/G) + j for c in group g
   const group = node.int('group', 1);
   const [cIn, mg] = w.dims;
   const cg = cIn / group;
-  return (i) => {
-    const j = Math.floor(i / inner) % mg;
-    const c = Math.floor(i / (inner * mg));
-    return Math.floor(c / cg) * mg + j;
-  };
+  for (let c = 0, i = 0; c < cIn; c++) {
+    const base = ((c / cg) | 0) * mg;
+    for (let j = 0; j < mg; j++) {
+      const s = scale[base + j];
+      for (let t = 0; t < inner; t++, i++) wv[i] *= s;
+    }
+  }
 }
 
 /** Gemm: columns of B' scaled (alpha kept), C becomes beta·C·scale + shift with beta = 1. */
@@ -88,10 +90,10 @@ function foldIntoGemm(model: Model, node: Node, w: Tensor, m: number, scale: Flo
     for (let k = 0; k < m; k++) cv[k] = beta * vals[cols === 1 ? 0 : k];
   }
   if (scale) {
-    const wv = Float64Array.from(floatValues(w) as Float64Array);
+    const wv = floatValues(w) as Float64Array;
     const transB = node.int('transB', 0) !== 0;
-    const cols = w.dims[1];
-    for (let i = 0; i < wv.length; i++) wv[i] *= scale[transB ? Math.floor(i / cols) : i % cols];
+    const [rows, cols] = w.dims;
+    for (let r = 0, i = 0; r < rows; r++) for (let k = 0; k < cols; k++, i++) wv[i] *= scale[transB ? r : k];
     setConstantInput(model, node, 1, floatTensor(w.dtype, w.dims, wv), `${label}_weight_folded`);
   }
   if (!cv && !shift) {

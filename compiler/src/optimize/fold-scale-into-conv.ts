@@ -117,7 +117,7 @@ function foldBefore(model: Model, node: Node, x: string, k: Tensor, constFirst: 
       const inner = w.size / (m * cg);
       const mg = m / group;
       if (isScale) {
-        const out = Float64Array.from(wv);
+        const out = new Float64Array(wv);
         for (let o = 0; o < m; o++) {
           const base = Math.floor(o / mg) * cg;
           for (let j = 0; j < cg; j++) {
@@ -128,7 +128,7 @@ function foldBefore(model: Model, node: Node, x: string, k: Tensor, constFirst: 
         }
         setConstantInput(model, conv, 1, floatTensor(w.dtype, w.dims, out), `${label}_weight_folded`);
       } else {
-        const out = bias ? Float64Array.from(floatValues(bias) as Float64Array) : new Float64Array(m);
+        const out = bias ? floatValues(bias) as Float64Array : new Float64Array(m);
         for (let o = 0; o < m; o++) {
           const base = Math.floor(o / mg) * cg;
           let acc = 0;

@@ -89,15 +89,15 @@ export function addInitializer(model: Model, name: string, t: Tensor): void {
 /** A float tensor of `dtype` from float64 values (float16/bfloat16 rounded by tensorFrom). */
 export function floatTensor(dtype: Tensor['dtype'], dims: readonly number[], values: Float64Array): Tensor {
   if (dtype === 'float64') return new Tensor('float64', dims, values);
+  if (dtype === 'float32') return new Tensor('float32', dims, new Float32Array(values));
   return tensorFrom(dtype, dims, values);
 }
 
-/** Elements of a float tensor as float64, or undefined for other types. */
+/** Elements of a float tensor as a fresh float64 array (the caller may write it), or undefined for other types. */
 export function floatValues(t: Tensor): Float64Array | undefined {
   if (!isFloat(t.dtype)) return undefined;
-  if (t.dtype === 'float64') return t.array as Float64Array;
-  if (t.dtype === 'float32') return Float64Array.from(t.array as Float32Array);
-  return Float64Array.from(t.toNumbers());
+  if (t.dtype === 'float64' || t.dtype === 'float32') return new Float64Array(t.array as Float64Array | Float32Array);
+  return new Float64Array(t.toNumbers());
 }
 
 /**

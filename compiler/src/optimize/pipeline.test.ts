@@ -75,7 +75,7 @@ describe('optimizeModel', () => {
 
   for (const [name, build] of [
     ['MobileNetV2', () => mobileNetV2({ inputSize: 64, width: 0.5, numClasses: 100 })],
-    ['ResNet18', () => resNet18({ inputSize: 64, numClasses: 100 })],
+    ['ResNet18', () => resNet18({ inputSize: 64, width: 0.5, numClasses: 100 })],
   ] as const) {
     it(`${name}: no BatchNormalization remains, the classifier is a Conv, outputs agree within 1e-4`, () => {
       const m = build().model;

@@ -11,37 +11,47 @@ function histogramOf(values: number[], bins = BINS): { hist: number[]; absmax: n
   return { hist, absmax, width: absmax / bins };
 }
 
-const sum = (a: number[]): number => a.reduce((s, v) => s + v, 0);
-
-/** The steps of kl.ts's doc comment, one array at a time, independent of its prefix-sum code. */
+/** The steps of kl.ts's doc comment, one whole array at a time, independent of its prefix-sum code. */
 function referenceDivergences(hist: number[], target = 128, eps = 1e-4): Map<number, number> {
   const out = new Map<number, number>();
-  const smooth = (d: number[]): number[] => {
-    const zeros = d.filter((v) => v === 0).length;
-    return d.map((v) => (v === 0 ? v + eps : v) / (1 + eps * zeros));
-  };
-  const normalise = (d: number[]): number[] => {
-    const s = sum(d);
-    return d.map((v) => v / s);
+  const p: number[] = [];
+  const q: number[] = [];
+  /** normalise d[0..n) to sum 1, then give each zero bin eps and renormalise */
+  const normaliseAndSmooth = (d: number[], n: number): void => {
+    let s = 0;
+    let zeros = 0;
+    for (let j = 0; j < n; j++) s += d[j];
+    for (let j = 0; j < n; j++) {
+      d[j] /= s;
+      if (d[j] === 0) zeros++;
+    }
+    for (let j = 0; j < n; j++) d[j] = (d[j] === 0 ? eps : d[j]) / (1 + eps * zeros);
   };
   for (let i = target; i <= hist.length; i++) {
-    const p = hist.slice(0, i);
-    p[i - 1] += sum(hist.slice(i));
-    const q = new Array<number>(i).fill(0);
+    for (let j = 0; j < i; j++) p[j] = hist[j];
+    for (let k = i; k < hist.length; k++) p[i - 1] += hist[k];
+    let qTotal = 0;
     for (let level = 0; level < target; level++) {
       const lo = Math.floor((level * i) / target);
       const hi = Math.floor(((level + 1) * i) / target);
-      const members = hist.slice(lo, hi);
-      const filled = members.filter((v) => v > 0).length;
-      for (let j = lo; j < hi; j++) q[j] = hist[j] > 0 ? sum(members) / filled : 0;
+      let levelSum = 0;
+      let filled = 0;
+      for (let j = lo; j < hi; j++) {
+        levelSum += hist[j];
+        if (hist[j] > 0) filled++;
+      }
+      for (let j = lo; j < hi; j++) q[j] = hist[j] > 0 ? levelSum / filled : 0;
+      qTotal += levelSum;
     }
-    if (sum(q) === 0) {
+    if (qTotal === 0) {
       out.set(i, Infinity);
       continue;
     }
-    const ps = smooth(normalise(p));
-    const qs = smooth(normalise(q));
-    out.set(i, sum(ps.map((v, j) => v * Math.log(v / qs[j]))));
+    normaliseAndSmooth(p, i);
+    normaliseAndSmooth(q, i);
+    let kl = 0;
+    for (let j = 0; j < i; j++) kl += p[j] * Math.log(p[j] / q[j]);
+    out.set(i, kl);
   }
   return out;
 }
