@@ -46,6 +46,8 @@ export interface TensorStatistics extends RangeSummary {
   histogram: Float64Array;
   /** absmax / bins */
   binWidth: number;
+  /** elements exactly 0 (included in histogram[0]) */
+  zeros: number;
 }
 
 export interface CalibrationStatistics {
@@ -95,7 +97,7 @@ export async function collectStatistics(model: Model, samples: SampleSource, ten
     const out: Record<string, TensorStatistics> = {};
     for (const n of names) {
       const h = histograms.get(n)!;
-      out[n] = { ...summaries.get(n)!, histogram: h.histogram, binWidth: h.binWidth };
+      out[n] = { ...summaries.get(n)!, histogram: h.histogram, binWidth: h.binWidth, zeros: h.zeros };
     }
     return { engine: engine.name, samples: count, tensors: out };
   } finally {

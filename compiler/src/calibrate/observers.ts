@@ -17,6 +17,9 @@ export const HISTOGRAM_BINS = 2048;
 
 // ---------------------------------------------------------------- kernels
 
+// bound once: global lookups are slow inside vm contexts (jest runs tests in one)
+const floor = Math.floor;
+
 /**
  * Fold `data[from..to)` into the running range `acc[2k]` (min) and `acc[2k+1]` (max).
  * Returns how many elements were not finite (skipped).
@@ -41,21 +44,25 @@ export function accumulateRange(data: FloatData, from: number, to: number, acc: 
 
 /**
  * Count |data[from..to)| into `hist` (equal bins starting at 0; `binsPerUnit` = bins / range).
- * Values beyond the range go to the last bin. Returns how many elements were not finite (skipped).
+ * Values beyond the range go to the last bin. Adds to `tally[0]` the elements that were not
+ * finite (skipped) and to `tally[1]` those exactly 0 (counted in bin 0 too).
  */
-export function accumulateHistogram(data: FloatData, from: number, to: number, hist: Float64Array, binsPerUnit: number): number {
+export function accumulateHistogram(data: FloatData, from: number, to: number, hist: Float64Array, binsPerUnit: number, tally: Float64Array): void {
   const last = hist.length - 1;
   let skipped = 0;
+  let zeros = 0;
   for (let i = from; i < to; i++) {
     const v = data[i];
     if (v - v !== 0) {
       skipped++;
       continue;
     }
-    const k = Math.floor((v < 0 ? -v : v) * binsPerUnit);
+    if (v === 0) zeros++;
+    const k = floor((v < 0 ? -v : v) * binsPerUnit);
     hist[k < last ? k : last]++;
   }
-  return skipped;
+  tally[0] += skipped;
+  tally[1] += zeros;
 }
 
 /** Channels (axis 1) and elements per channel per batch item of an NCHW-like shape; rank < 2 is one channel. */
@@ -168,7 +175,8 @@ export class HistogramObserver {
   readonly histogram: Float64Array;
   readonly binWidth: number;
   private readonly binsPerUnit: number;
-  private skipped = 0;
+  /** [non-finite elements skipped, elements exactly 0] */
+  private readonly tally = new Float64Array(2);
 
   constructor(readonly range: number, bins = HISTOGRAM_BINS) {
     if (!(range >= 0) || !Number.isFinite(range)) throw new Error(`HistogramObserver: range must be finite and >= 0, got ${range}`);
@@ -180,11 +188,16 @@ export class HistogramObserver {
 
   /** Fold in one sample. */
   observe(data: FloatData): void {
-    this.skipped += accumulateHistogram(data, 0, data.length, this.histogram, this.binsPerUnit);
+    accumulateHistogram(data, 0, data.length, this.histogram, this.binsPerUnit, this.tally);
   }
 
   /** NaN/±Infinity elements skipped so far. */
   get nonFinite(): number {
-    return this.skipped;
+    return this.tally[0];
+  }
+
+  /** Elements exactly 0 so far (they are in bin 0; entropy calibration leaves them out). */
+  get zeros(): number {
+    return this.tally[1];
   }
 }

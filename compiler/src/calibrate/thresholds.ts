@@ -57,7 +57,7 @@ export function computeThresholds(stats: Record<string, TensorStatistics>, metho
   const out: Record<string, TensorThreshold> = {};
   for (const [name, s] of Object.entries(stats)) {
     const threshold =
-      applied === 'kl' ? klThreshold(s.histogram, s.binWidth, s.absmax, opts.kl) :
+      applied === 'kl' ? klThreshold(s, opts.kl) :
       applied === 'percentile' ? percentileThreshold(s.histogram, s.binWidth, s.absmax, p) :
       maxThreshold(s.absmax);
     const t: TensorThreshold = { threshold, scale: activationScale(threshold), method: applied };

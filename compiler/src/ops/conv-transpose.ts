@@ -1,5 +1,5 @@
 import { cachedPacker, gemmPacked, MR, NR, stridedPacker } from '../kernels/gemm';
-import { col2im } from '../kernels/im2col';
+import { col2im, ConvGeometry } from '../kernels/im2col';
 import { attrError, product, shapeError, windowAttrs, WindowAttrs } from '../kernels/window';
 import { Dim, Node } from '../onnx/ir';
 import { Tensor } from '../onnx/tensor';
@@ -12,7 +12,8 @@ import { OpDef } from './registry';
  * float32 runs as one GEMM per image and group — columns (M/G·k) × (input positions) =
  * Wᵀ · X, the transposed weights packed once and cached — then a col2im scatter-add.
  * Output size: s·(in − 1) + output_padding + (k − 1)·d + 1 − pads, or `output_shape`
- * (pads then derived from it), or in·s for SAME_UPPER/SAME_LOWER.
+ * (pads then derived from it), or in·s for SAME_UPPER/SAME_LOWER. float64 scatters directly
+ * in double precision.
  */
 export const ops: OpDef[] = [
   {
@@ -91,13 +92,13 @@ function convTranspose(node: Node, x: Tensor, w: Tensor, b?: Tensor): Tensor {
   const outVol = product(win.outSp);
   const kvol = product(kSp);
   const rows = Mg * kvol;
-  const wide = x.dtype === 'float64';
-  if (!wide && x.dtype !== 'float32') throw shapeError(node, `input type ${x.dtype} is not supported (float32, float64, float16)`, 'convert the model to float32');
-  const xd = wide ? Float32Array.from(x.array as Float64Array) : (x.array as Float32Array);
+  const geo = { channels: Mg, inShape: inSp, kernel: kSp, strides: win.strides, dilations: win.dilations, padsBegin: win.padsBegin, outShape: win.outSp };
+  if (x.dtype === 'float64') return new Tensor('float64', outDims, scatter64(geo, group, N, C, x.array as Float64Array, w.toNumbers(), b?.toNumbers()));
+  if (x.dtype !== 'float32') throw shapeError(node, `input type ${x.dtype} is not supported (float32, float64, float16)`, 'convert the model to float32');
+  const xd = x.array as Float32Array;
   const wd = w.toFloat32();
   const y = new Float32Array(N * M * outVol);
   const cols = new Float32Array(rows * inVol);
-  const geo = { channels: Mg, inShape: inSp, kernel: kSp, strides: win.strides, dilations: win.dilations, padsBegin: win.padsBegin, outShape: win.outSp };
   for (let g = 0; g < group; g++) {
     // A = W_gᵀ: row (m, t…) , column c at W[(g·Cg + c)·rows + row]
     const packA = cachedPacker(w, `convT/${group}/${g}`, wd, stridedPacker(MR, wd, g * Cg * rows, 1, rows), MR, rows, Cg);
@@ -116,5 +117,43 @@ function convTranspose(node: Node, x: Tensor, w: Tensor, b?: Tensor): Tensor {
       }
     }
   }
-  return wide ? new Tensor('float64', outDims, Float64Array.from(y)) : new Tensor('float32', outDims, y);
+  return new Tensor('float32', outDims, y);
+}
+
+/** ConvTranspose in double precision by scattering every input element (float64 models). */
+function scatter64(g: ConvGeometry, group: number, N: number, C: number, x: Float64Array, w: number[], bias: number[] | undefined): Float64Array {
+  const nd = g.inShape.length;
+  const Mg = g.channels, M = Mg * group, Cg = C / group;
+  const inVol = product(g.inShape), outVol = product(g.outShape), kvol = product(g.kernel);
+  const y = new Float64Array(N * M * outVol);
+  const i = new Array<number>(nd).fill(0);
+  for (let q = 0; q < inVol; q++) {
+    const t = new Array<number>(nd).fill(0);
+    for (let r = 0; r < kvol; r++) {
+      let off = 0;
+      for (let d = 0; d < nd && off >= 0; d++) {
+        const o = i[d] * g.strides[d] + t[d] * g.dilations[d] - g.padsBegin[d];
+        off = o < 0 || o >= g.outShape[d] ? -1 : off * g.outShape[d] + o;
+      }
+      if (off >= 0) {
+        for (let n = 0; n < N; n++) {
+          for (let c = 0; c < C; c++) {
+            const v = x[(n * C + c) * inVol + q];
+            const grp = Math.floor(c / Cg);
+            for (let m = 0; m < Mg; m++) y[(n * M + grp * Mg + m) * outVol + off] += v * w[(c * Mg + m) * kvol + r];
+          }
+        }
+      }
+      for (let d = nd - 1; d >= 0; d--) {
+        if (++t[d] < g.kernel[d]) break;
+        t[d] = 0;
+      }
+    }
+    for (let d = nd - 1; d >= 0; d--) {
+      if (++i[d] < g.inShape[d]) break;
+      i[d] = 0;
+    }
+  }
+  if (bias) for (let n = 0; n < N; n++) for (let m = 0; m < M; m++) for (let o = 0; o < outVol; o++) y[(n * M + m) * outVol + o] += bias[m];
+  return y;
 }

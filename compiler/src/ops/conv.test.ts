@@ -255,6 +255,20 @@ describe('Conv details', () => {
     for (let i = 0; i < want.data.length; i++) expect(Math.abs(g[i] - want.data[i])).toBeLessThan(1e-12);
   });
 
+  it('computes float64 ConvTranspose in double precision', () => {
+    const rng = new Rng('convt64');
+    const x32 = randT(rng, [2, 4, 3, 5]), w32 = randT(rng, [4, 3, 2, 3]), b32 = randT(rng, [6]);
+    const to64 = (t: Tensor): Tensor => new Tensor('float64', t.dims, Float64Array.from(t.array as Float32Array));
+    const attrs = { strides: [2, 1], pads: [1, 0, 0, 1], output_padding: [1, 0], group: 2 };
+    const got = runOp('ConvTranspose', 13, [to64(x32), to64(w32), to64(b32)], attrs)[0];
+    const outSp = [2 * 2 + 1 + 2 - 1, 4 + 3 - 1];
+    const want = naiveConvT(x32, w32, b32, { k: [2, 3], s: [2, 1], d: [1, 1], pb: [1, 0], pe: [0, 1], group: 2 }, outSp);
+    expect(got.dtype).toBe('float64');
+    expect(got.dims).toEqual([2, 6, ...outSp]);
+    const g = got.array as Float64Array;
+    for (let i = 0; i < want.length; i++) expect(Math.abs(g[i] - want[i])).toBeLessThan(1e-12);
+  });
+
   it('infers output shapes, symbolic batch included', () => {
     const f = inferOp('Conv', 13, [{ dtype: 'float32', shape: ['N', 3, 224, 224] }, { dtype: 'float32', shape: [32, 3, 3, 3] }], { strides: [2, 2], pads: [1, 1, 1, 1] });
     expect(f[0]).toEqual({ dtype: 'float32', shape: ['N', 32, 112, 112] });

@@ -99,79 +99,105 @@ function pool(ctx: OpContext, kind: Kind, x: Tensor): Tensor[] {
   if (isBigInt(x.dtype) || x.dtype === 'string' || x.dtype === 'bool') throw shapeError(node, `input type ${x.dtype} is not supported`);
   const g = geometry(ctx, x);
   const outDims = [x.dims[0], x.dims[1], ...g.outSp.slice(3 - (x.rank - 2))];
-  const outVol = product(g.outSp);
-  const inVol = product(g.inSp);
   const xd = x.array as NumericArray;
-  const y = new (arrayCtor(x.dtype))(g.planes * outVol) as NumericArray;
+  const y = new (arrayCtor(x.dtype))(g.planes * product(g.outSp)) as NumericArray;
+  const t = [0, 1, 2].map((d) => tapTables(g, d));
+  if (kind === 'max') {
+    const idx = node.outputs.length > 1 && node.outputs[1] ? new BigInt64Array(y.length) : undefined;
+    maxPool(g, t, xd, y, idx, node.int('storage_order', 0) === 1);
+    const out = [new Tensor(x.dtype, outDims, y)];
+    if (idx) out.push(new Tensor('int64', outDims, idx));
+    return out;
+  }
+  if (kind === 'avg') sumPool(g, t, xd, y, 0, node.int('count_include_pad', 0) !== 0);
+  else sumPool(g, t, xd, y, node.float('p', 2), false);
+  return [new Tensor(x.dtype, outDims, y)];
+}
+
+type Taps = ReturnType<typeof tapTables>;
+
+/** Max over each window; `idx` gets the flat input index of the first maximum. */
+function maxPool(g: Geometry, [tD, tH, tW]: Taps[], xd: NumericArray, y: NumericArray, idx: BigInt64Array | undefined, colMajor: boolean): void {
   const [D, H, W] = g.inSp;
-  const [tD, tH, tW] = [0, 1, 2].map((d) => tapTables(g, d));
+  const [OD, OH, OW] = g.outSp;
   const [dD, dH, dW] = g.dilations;
-  const wantIdx = kind === 'max' && node.outputs.length > 1 && !!node.outputs[1];
-  const idx = wantIdx ? new BigInt64Array(g.planes * outVol) : undefined;
-  const colMajor = node.int('storage_order', 0) === 1;
-  const includePad = kind === 'avg' && node.int('count_include_pad', 0) !== 0;
-  const p = kind === 'lp' ? node.float('p', 2) : 0;
+  const inVol = D * H * W;
+  const wStart = tW.start, wLo = tW.lo, wHi = tW.hi;
+  let q = 0;
   for (let pl = 0; pl < g.planes; pl++) {
     const xb = pl * inVol;
-    let q = pl * outVol;
-    for (let od = 0; od < g.outSp[0]; od++) {
-      const sd = tD.start[od];
-      for (let oh = 0; oh < g.outSp[1]; oh++) {
-        const sh = tH.start[oh];
-        for (let ow = 0; ow < g.outSp[2]; ow++, q++) {
-          const sw = tW.start[ow];
-          const wLo = tW.lo[ow], wHi = tW.hi[ow];
-          if (kind === 'max') {
-            let best = -Infinity;
-            let at = -1;
-            for (let td = tD.lo[od]; td < tD.hi[od]; td++) {
-              const zd = sd + td * dD;
-              for (let th = tH.lo[oh]; th < tH.hi[oh]; th++) {
-                const zh = sh + th * dH;
-                const row = xb + (zd * H + zh) * W + sw;
-                for (let tw = wLo; tw < wHi; tw++) {
-                  const v = xd[row + tw * dW];
-                  if (v > best || at < 0) {
-                    best = v;
-                    at = row + tw * dW;
-                  }
+    for (let od = 0; od < OD; od++) {
+      const dLo = tD.lo[od], dHi = tD.hi[od], sd = tD.start[od];
+      for (let oh = 0; oh < OH; oh++) {
+        const hLo = tH.lo[oh], hHi = tH.hi[oh], sh = tH.start[oh];
+        for (let ow = 0; ow < OW; ow++, q++) {
+          const sw = wStart[ow], lo = wLo[ow], hi = wHi[ow];
+          let best = -Infinity;
+          let at = -1;
+          for (let td = dLo; td < dHi; td++) {
+            const plane = (sd + td * dD) * H;
+            for (let th = hLo; th < hHi; th++) {
+              const row = xb + (plane + sh + th * dH) * W + sw;
+              for (let tw = lo; tw < hi; tw++) {
+                const v = xd[row + tw * dW];
+                if (v > best || at < 0) {
+                  best = v;
+                  at = row + tw * dW;
                 }
               }
             }
-            y[q] = best;
-            if (idx) {
-              let i = at;
-              if (colMajor && at >= 0) {
-                const r = at - xb;
-                const zw = r % W, zh = Math.floor(r / W) % H, zd = Math.floor(r / (W * H));
-                i = xb + (zw * H + zh) * D + zd;
-              }
-              idx[q] = BigInt(i);
+          }
+          y[q] = best;
+          if (idx) {
+            let i = at;
+            if (colMajor && at >= 0) {
+              const r = at - xb;
+              const zw = r % W, zh = Math.floor(r / W) % H, zd = Math.floor(r / (W * H));
+              i = xb + (zw * H + zh) * D + zd;
             }
-          } else {
-            let s = 0;
-            for (let td = tD.lo[od]; td < tD.hi[od]; td++) {
-              const zd = sd + td * dD;
-              for (let th = tH.lo[oh]; th < tH.hi[oh]; th++) {
-                const zh = sh + th * dH;
-                const row = xb + (zd * H + zh) * W + sw;
-                if (kind === 'avg') for (let tw = wLo; tw < wHi; tw++) s += xd[row + tw * dW];
-                else for (let tw = wLo; tw < wHi; tw++) s += Math.pow(Math.abs(xd[row + tw * dW]), p);
-              }
-            }
-            if (kind === 'lp') y[q] = Math.pow(s, 1 / p);
-            else {
-              const count = includePad ? tD.padded[od] * tH.padded[oh] * tW.padded[ow] : (tD.hi[od] - tD.lo[od]) * (tH.hi[oh] - tH.lo[oh]) * (wHi - wLo);
-              y[q] = s / count;
-            }
+            idx[q] = BigInt(i);
           }
         }
       }
     }
   }
-  const out = [new Tensor(x.dtype, outDims, y)];
-  if (idx) out.push(new Tensor('int64', outDims, idx));
-  return out;
+}
+
+/**
+ * Averages (p = 0; divisor: the taps inside the input, or with `includePad` those inside
+ * the explicit pads too) or Lp norms (p > 0: (Σ |x|^p)^(1/p)) over each window.
+ */
+function sumPool(g: Geometry, [tD, tH, tW]: Taps[], xd: NumericArray, y: NumericArray, p: number, includePad: boolean): void {
+  const [D, H, W] = g.inSp;
+  const [OD, OH, OW] = g.outSp;
+  const [dD, dH, dW] = g.dilations;
+  const inVol = D * H * W;
+  const wStart = tW.start, wLo = tW.lo, wHi = tW.hi, wPad = tW.padded;
+  const lp = p !== 0;
+  let q = 0;
+  for (let pl = 0; pl < g.planes; pl++) {
+    const xb = pl * inVol;
+    for (let od = 0; od < OD; od++) {
+      const dLo = tD.lo[od], dHi = tD.hi[od], sd = tD.start[od];
+      for (let oh = 0; oh < OH; oh++) {
+        const hLo = tH.lo[oh], hHi = tH.hi[oh], sh = tH.start[oh];
+        const outer = includePad ? tD.padded[od] * tH.padded[oh] : (dHi - dLo) * (hHi - hLo);
+        for (let ow = 0; ow < OW; ow++, q++) {
+          const sw = wStart[ow], lo = wLo[ow], hi = wHi[ow];
+          let s = 0;
+          for (let td = dLo; td < dHi; td++) {
+            const plane = (sd + td * dD) * H;
+            for (let th = hLo; th < hHi; th++) {
+              const row = xb + (plane + sh + th * dH) * W + sw;
+              if (lp) for (let tw = lo; tw < hi; tw++) s += Math.pow(Math.abs(xd[row + tw * dW]), p);
+              else for (let tw = lo; tw < hi; tw++) s += xd[row + tw * dW];
+            }
+          }
+          y[q] = lp ? Math.pow(s, 1 / p) : s / (outer * (includePad ? wPad[ow] : hi - lo));
+        }
+      }
+    }
+  }
 }
 
 function globalReduce(node: Node, kind: Kind, x: Tensor): Tensor {
@@ -180,22 +206,25 @@ function globalReduce(node: Node, kind: Kind, x: Tensor): Tensor {
   const vol = product(x.dims.slice(2));
   const xd = x.array as NumericArray;
   const y = new (arrayCtor(x.dtype))(planes) as NumericArray;
-  const p = kind === 'lp' ? node.float('p', 2) : 0;
-  for (let pl = 0; pl < planes; pl++) {
-    const b = pl * vol;
-    if (kind === 'max') {
-      let m = -Infinity;
-      for (let i = 0; i < vol; i++) if (xd[b + i] > m) m = xd[b + i];
-      y[pl] = m;
-    } else if (kind === 'avg') {
-      let s = 0;
-      for (let i = 0; i < vol; i++) s += xd[b + i];
-      y[pl] = s / vol;
-    } else {
-      let s = 0;
-      for (let i = 0; i < vol; i++) s += Math.pow(Math.abs(xd[b + i]), p);
-      y[pl] = Math.pow(s, 1 / p);
-    }
-  }
+  if (kind === 'max') globalMax(xd, y, planes, vol);
+  else globalSum(xd, y, planes, vol, kind === 'avg' ? 0 : node.float('p', 2));
   return new Tensor(x.dtype, [x.dims[0], x.dims[1], ...x.dims.slice(2).map(() => 1)], y);
+}
+
+function globalMax(xd: NumericArray, y: NumericArray, planes: number, vol: number): void {
+  for (let pl = 0, b = 0; pl < planes; pl++, b += vol) {
+    let m = -Infinity;
+    for (let i = b; i < b + vol; i++) if (xd[i] > m) m = xd[i];
+    y[pl] = m;
+  }
+}
+
+/** Mean (p = 0) or Lp norm of each plane. */
+function globalSum(xd: NumericArray, y: NumericArray, planes: number, vol: number, p: number): void {
+  for (let pl = 0, b = 0; pl < planes; pl++, b += vol) {
+    let s = 0;
+    if (p === 0) for (let i = b; i < b + vol; i++) s += xd[i];
+    else for (let i = b; i < b + vol; i++) s += Math.pow(Math.abs(xd[i]), p);
+    y[pl] = p === 0 ? s / vol : Math.pow(s, 1 / p);
+  }
 }

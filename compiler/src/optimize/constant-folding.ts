@@ -1,11 +1,11 @@
 import { isPtqError } from '../errors';
 import { bytesPerElement } from '../onnx/dtype';
-import { Graph, Model, Node } from '../onnx/ir';
+import { Model, Node } from '../onnx/ir';
 import { inferShapes } from '../onnx/shape-inference';
 import { Tensor } from '../onnx/tensor';
-import { getOp, ValueFacts } from '../ops/registry';
+import { getOp } from '../ops/registry';
 import { runStep } from '../runtime/reference';
-import { addInitializer, constantOf, describe, isGraphOutput, PassResult, readersOf } from './pass';
+import { addInitializer, constantOf, describe, isGraphOutput, PassResult, readersOf, shapeFacts } from './pass';
 
 export interface FoldOptions {
   /** Fixed shapes of graph inputs (e.g. from `input_shape`): written into the inputs, and Shape chains fold against them. */
@@ -48,7 +48,7 @@ export function constantFolding(model: Model, opts: FoldOptions = {}): PassResul
   const notes: string[] = [];
   const maxBytes = opts.maxBytes ?? 64 * 2 ** 20;
   if (opts.inputShapes) fixInputShapes(model, opts.inputShapes, notes);
-  const facts = tryInfer(model, opts.inputShapes);
+  const facts = shapeFacts(model, opts.inputShapes);
   const known = new Map<string, Tensor>();
   for (const name of g.initializers.keys()) {
     const t = constantOf(model, name);
@@ -138,21 +138,5 @@ function fixInputShapes(model: Model, shapes: Record<string, number[]>, notes: s
     inferShapes(model, { inputShapes: shapes, apply: false }); // validates the override
     v.type = { dtype: v.type.dtype, shape: s.slice() };
     notes.push(`input '${v.name}' fixed to [${s.join(',')}]`);
-  }
-}
-
-/** Shape facts, with overridable initializers (see constantOf) treated as the inputs they are. */
-function tryInfer(model: Model, inputShapes?: Record<string, number[]>): Map<string, ValueFacts> | null {
-  const g = model.graph;
-  const constants = new Map([...g.initializers].filter(([name]) => constantOf(model, name)));
-  const view = new Model(new Graph({ name: g.name, nodes: g.nodes, inputs: g.inputs, outputs: g.outputs, initializers: constants, valueInfo: g.valueInfo }), {
-    irVersion: model.irVersion,
-    opsetImports: model.opsetImports,
-  });
-  try {
-    return inferShapes(view, { inputShapes, apply: false });
-  } catch (e) {
-    if (isPtqError(e)) return null;
-    throw e;
   }
 }

@@ -1,8 +1,7 @@
 import { Dim, Model, Node } from '../onnx/ir';
-import { inferShapes } from '../onnx/shape-inference';
 import { ValueFacts } from '../ops/registry';
 import { foldAffineIntoProducer } from './affine';
-import { addInitializer, constantOf, describe, floatTensor, floatValues, freshName, isGraphOutput, onlyReadBy, PassResult, readersOf } from './pass';
+import { addInitializer, constantOf, describe, floatTensor, floatValues, freshName, isGraphOutput, onlyReadBy, PassResult, readersOf, shapeFacts } from './pass';
 
 /**
  * Inference BatchNormalization y = (x − mean) / √(var + ε) · γ + β, i.e. x · a + b per channel,
@@ -44,7 +43,7 @@ export function foldBatchNorm(model: Model): PassResult {
     // no foldable producer: Mul + Add
     let shape = g.typeOf(x)?.shape;
     if (!shape) {
-      if (facts === undefined) facts = tryInfer(model);
+      if (facts === undefined) facts = shapeFacts(model);
       shape = facts?.get(x)?.shape;
     }
     if (!shape) {
@@ -104,12 +103,4 @@ function replaceByMulAdd(model: Model, bn: Node, p: Affine, shape: Dim[]): void 
     new Node({ opType: 'Mul', name: `${base}_mul`, inputs: [bn.inputs[0], scaleName], outputs: [mid] }),
     new Node({ opType: 'Add', name: `${base}_add`, inputs: [mid, shiftName], outputs: [bn.outputs[0]] }),
   ]);
-}
-
-function tryInfer(model: Model): Map<string, ValueFacts> | null {
-  try {
-    return inferShapes(model, { apply: false });
-  } catch {
-    return null;
-  }
 }

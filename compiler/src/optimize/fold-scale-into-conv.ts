@@ -1,9 +1,8 @@
-import { Dim, Graph, Model, Node } from '../onnx/ir';
-import { inferShapes } from '../onnx/shape-inference';
+import { Dim, Model, Node } from '../onnx/ir';
 import { Tensor } from '../onnx/tensor';
 import { ValueFacts } from '../ops/registry';
 import { AFFINE_PRODUCERS, foldAffineIntoProducer, outputChannels } from './affine';
-import { constantOf, describe, floatTensor, floatValues, isGraphOutput, onlyReadBy, PassResult, perChannel, readersOf, setConstantInput } from './pass';
+import { constantOf, describe, floatTensor, floatValues, isGraphOutput, onlyReadBy, PassResult, perChannel, readersOf, setConstantInput, shapeFacts } from './pass';
 
 const ARITH = new Set(['Mul', 'Div', 'Add', 'Sub']);
 
@@ -27,7 +26,7 @@ export function foldScaleIntoConv(model: Model): PassResult {
   const shapeOf = (v: string): Dim[] | undefined => {
     const s = g.typeOf(v)?.shape;
     if (s && typeof s[1] === 'number') return s;
-    if (facts === undefined) facts = tryInfer(model);
+    if (facts === undefined) facts = shapeFacts(model);
     return facts?.get(v)?.shape ?? s;
   };
   for (const node of g.nodes.slice()) {
@@ -146,7 +145,7 @@ function foldBefore(model: Model, node: Node, x: string, k: Tensor, constFirst: 
     });
   }
   for (const p of plans) p();
-  removeDetached(g, node);
+  g.nodes.splice(g.nodes.indexOf(node), 1); // readers now read x directly
   return true;
 }
 
@@ -160,16 +159,4 @@ function hasPadding(conv: Node): boolean {
     return !(ks && ks.every((d) => d === 1) && (!st || st.every((s) => s === 1)));
   }
   return (conv.ints('pads') ?? []).some((p) => p !== 0);
-}
-
-function removeDetached(g: Graph, node: Node): void {
-  g.nodes.splice(g.nodes.indexOf(node), 1);
-}
-
-function tryInfer(model: Model): Map<string, ValueFacts> | null {
-  try {
-    return inferShapes(model, { apply: false });
-  } catch {
-    return null;
-  }
 }

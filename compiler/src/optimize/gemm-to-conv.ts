@@ -1,9 +1,8 @@
 import { intsOf } from '../kernels/op-args';
 import { Dim, Model, Node } from '../onnx/ir';
-import { inferShapes } from '../onnx/shape-inference';
 import { Tensor } from '../onnx/tensor';
 import { ValueFacts } from '../ops/registry';
-import { addInitializer, constantOf, describe, floatTensor, floatValues, freshName, isGraphOutput, onlyReadBy, PassResult, perChannel, readersOf } from './pass';
+import { addInitializer, constantOf, describe, floatTensor, floatValues, freshName, isGraphOutput, onlyReadBy, PassResult, perChannel, readersOf, shapeFacts } from './pass';
 
 export interface GemmToConvOptions {
   /** Largest H or W of the flattened map turned into a conv window (default 7, a VGG fc6 7×7 head). */
@@ -31,7 +30,7 @@ export function gemmToConv(model: Model, opts: GemmToConvOptions = {}): PassResu
   const shapeOf = (v: string): Dim[] | undefined => {
     const s = g.typeOf(v)?.shape;
     if (s && s.slice(1).every((d) => typeof d === 'number')) return s;
-    if (facts === undefined) facts = tryInfer(model);
+    if (facts === undefined) facts = shapeFacts(model);
     return facts?.get(v)?.shape ?? s;
   };
   for (const fc of g.nodes.slice()) {
@@ -135,7 +134,6 @@ function convert(model: Model, fc: Node, flat: Node, x: string, c: number, h: nu
   if (absorbed) g.nodes.splice(g.nodes.indexOf(absorbed), 1);
   const readers = readersOf(g);
   g.replaceNode(fc, [conv, flatten]);
-  g.valueInfo.delete(fc.outputs[0]);
   if (onlyReadBy(g, readers, flat.outputs[0], fc) && !isGraphOutput(g, flat.outputs[0])) g.nodes.splice(g.nodes.indexOf(flat), 1);
   return undefined;
 }
@@ -145,12 +143,4 @@ function columnBias(ct: Tensor, b: Tensor, transB: boolean): Float64Array | unde
   if (ct.dtype !== b.dtype) return undefined;
   const m = transB ? b.dims[0] : b.dims[1];
   return perChannel(ct, 2, 1, m);
-}
-
-function tryInfer(model: Model): Map<string, ValueFacts> | null {
-  try {
-    return inferShapes(model, { apply: false });
-  } catch {
-    return null;
-  }
 }

@@ -1,6 +1,9 @@
+import { isPtqError } from '../errors';
 import { isFloat } from '../onnx/dtype';
 import { Graph, Model, Node, subgraphOuterRefs } from '../onnx/ir';
+import { inferShapes } from '../onnx/shape-inference';
 import { Tensor, tensorFrom } from '../onnx/tensor';
+import { ValueFacts } from '../ops/registry';
 
 /** What one pass did: how many rewrites, and one line per rewrite or refusal worth telling. */
 export interface PassResult {
@@ -125,4 +128,24 @@ export function perChannel(t: Tensor, rank: number, axis: number, channels: numb
 /** `node.label` with the op type, for notes. */
 export function describe(node: Node): string {
   return `${node.opType} '${node.label}'`;
+}
+
+/**
+ * Shape facts of every value (inferShapes without writing anything back), with overridable
+ * initializers (see constantOf) treated as the inputs they are; null when inference fails on a
+ * model error, so a pass can skip what needs shapes instead of failing.
+ */
+export function shapeFacts(model: Model, inputShapes?: Record<string, number[]>): Map<string, ValueFacts> | null {
+  const g = model.graph;
+  const constants = new Map([...g.initializers].filter(([name]) => constantOf(model, name)));
+  const view = new Model(new Graph({ name: g.name, nodes: g.nodes, inputs: g.inputs, outputs: g.outputs, initializers: constants, valueInfo: g.valueInfo }), {
+    irVersion: model.irVersion,
+    opsetImports: model.opsetImports,
+  });
+  try {
+    return inferShapes(view, { inputShapes, apply: false });
+  } catch (e) {
+    if (isPtqError(e)) return null;
+    throw e;
+  }
 }

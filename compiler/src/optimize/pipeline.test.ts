@@ -2,7 +2,9 @@ import { mobileNetV2, resNet18 } from '../../../scripts/fixtures/architectures';
 import { GraphBuilder } from '../onnx/builder';
 import { Model, Node } from '../onnx/ir';
 import { tensorFrom } from '../onnx/tensor';
-import { cloneModel, opCounts, outputError } from './optimize.test.util';
+import { OrtEngine } from '../runtime/ort';
+import { ReferenceEngine } from '../runtime/reference';
+import { cloneModel, opCounts, outputError, randomFeeds } from './optimize.test.util';
 import { optimizationPasses, optimizeModel } from './pipeline';
 
 /**
@@ -35,7 +37,7 @@ function exportedModel(): Model {
 describe('optimizeModel', () => {
   it('lists its passes in a fixed, readable order', () => {
     expect(optimizationPasses().map((p) => p.name)).toEqual([
-      'constant-to-initializer', 'remove-identity', 'constant-folding', 'fold-batchnorm', 'gemm-to-conv', 'fold-scale-into-conv', 'prune',
+      'constant-to-initializer', 'remove-identity', 'constant-folding', 'fold-batchnorm', 'fold-scale-into-conv', 'gemm-to-conv', 'prune',
     ]);
   });
 
@@ -57,6 +59,21 @@ describe('optimizeModel', () => {
     expect(r.rounds).toBe(2);
     expect(r.nodesBefore).toBe(m.graph.nodes.length);
     expect(r.nodesAfter).toBe(6);
+  });
+
+  it('reaches a fixed point: a BN before an unpadded 1×1 Conv ends up in its weights, a Mul after a Gemm in the new Conv', () => {
+    const b = new GraphBuilder('fixpoint', { seed: 8 });
+    const x = b.input('x', 'float32', [2, 4, 5, 5]);
+    const y = b.conv(b.batchNorm(b.relu(x)), { outChannels: 6, kernel: 1 });
+    const g = b.gemm(b.flatten(b.globalAvgPool(y)), 3);
+    const k = b.initializer(tensorFrom('float32', [3], [0.5, -2, 3]));
+    b.output(b.node('Mul', [g, k], {}, 1, { shapes: [[2, 3]] })[0], 'out');
+    const m = b.build();
+    const opt = cloneModel(m);
+    const r = optimizeModel(opt);
+    expect(opt.graph.nodes.map((n: Node) => n.opType)).toEqual(['Relu', 'Conv', 'GlobalAveragePool', 'Conv', 'Flatten']);
+    expect(r.rounds).toBe(3);
+    expect(outputError(m, opt)).toBeLessThanOrEqual(1e-4);
   });
 
   it('is idempotent: a second run changes nothing', () => {
@@ -92,4 +109,27 @@ describe('optimizeModel', () => {
       expect(r.lines.join('\n')).toMatch(new RegExp(`${before.BatchNormalization} BatchNormalization node\\(s\\) folded`));
     });
   }
+
+  it('writes models onnxruntime loads and runs to the same outputs (exported model and MobileNetV2)', async () => {
+    const models: Model[] = [exportedModel(), mobileNetV2({ inputSize: 32, width: 0.35, numClasses: 10 }).model];
+    models[0].graph.inputs[0].type = { dtype: 'float32', shape: [2, 3, 8, 8] };
+    for (const m of models) {
+      const opt = cloneModel(m);
+      optimizeModel(opt);
+      const feeds = randomFeeds(m, 3);
+      const want = new ReferenceEngine(m).runSync(feeds);
+      const ort = await OrtEngine.create(opt);
+      try {
+        const got = await ort.run(feeds);
+        for (const [name, t] of Object.entries(want)) {
+          const a = t.toNumbers();
+          const b = got[name].toNumbers();
+          const scale = Math.max(...a.map(Math.abs));
+          expect(Math.max(...a.map((v, i) => Math.abs(v - b[i]))) / scale).toBeLessThanOrEqual(1e-4);
+        }
+      } finally {
+        await ort.dispose();
+      }
+    }
+  });
 });

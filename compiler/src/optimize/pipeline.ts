@@ -48,8 +48,9 @@ export function optimizationPasses(opts: OptimizeOptions = {}): NamedPass[] {
     { name: 'remove-identity', run: removeIdentity },
     { name: 'constant-folding', run: (m) => constantFolding(m, { ...opts.constantFolding, inputShapes: opts.inputShapes }) },
     { name: 'fold-batchnorm', run: foldBatchNorm },
-    { name: 'gemm-to-conv', run: (m) => gemmToConv(m, opts.gemmToConv) },
+    // before gemm-to-conv, so a Mul/Add after a Gemm folds into it rather than ending up behind a Flatten
     { name: 'fold-scale-into-conv', run: foldScaleIntoConv },
+    { name: 'gemm-to-conv', run: (m) => gemmToConv(m, opts.gemmToConv) },
     { name: 'prune', run: prune },
   ];
 }

@@ -46,10 +46,10 @@ async function decodeWithSharp(bytes: Buffer, file: string): Promise<Image> {
       .toColourspace(deep ? 'rgb16' : 'srgb')
       .raw(deep ? { depth: 'ushort' } : {})
       .toBuffer({ resolveWithObject: true });
-    if (info.channels !== 3) throw new Error(`decoded to ${info.channels} channels`);
+    if (info.channels !== 3 || data.length !== info.width * info.height * 3 * (deep ? 2 : 1)) throw new Error(`decoded to ${info.channels} channels, ${data.length} bytes`);
     const n = info.width * info.height * 3;
     const out = new Float32Array(n);
-    if (info.depth === 'ushort') {
+    if (deep) {
       const dv = new DataView(data.buffer, data.byteOffset, data.byteLength);
       for (let i = 0; i < n; i++) out[i] = dv.getUint16(i * 2, true) / 257;
     } else {

@@ -419,7 +419,7 @@ export function roundSat(v: number, lo: number, hi: number): number {
   if (Number.isNaN(v)) return 0;
   let r = Math.round(v);
   if (r - v === 0.5 && r % 2 !== 0) r -= 1;
-  return r < lo ? lo : r > hi ? hi : r;
+  return r < lo ? lo : r > hi ? hi : r + 0; // + 0 turns −0 into 0
 }
 
 /** Python's round(x) for the size computations of the reference (half to even). */

@@ -33,10 +33,12 @@ export interface ProgressReporter {
   tick(): void;
   /** Finish the display (final line / newline after the bar). Idempotent. */
   finish(): void;
+  /** Stop without a final line (the work failed): ends a bar's line so an error can follow. */
+  abort(): void;
 }
 
 /** A reporter that prints nothing. */
-export const silentProgress: ProgressReporter = { update() {}, tick() {}, finish() {} };
+export const silentProgress: ProgressReporter = { update() {}, tick() {}, finish() {}, abort() {} };
 
 export function createProgress(label: string, total: number, opts: ProgressOptions = {}): ProgressReporter {
   const stream = opts.stream ?? process.stderr;
@@ -72,7 +74,8 @@ export function createProgress(label: string, total: number, opts: ProgressOptio
       return;
     }
     const p = percent();
-    const due = final || (done !== lastDone && (p >= lastPercent + everyPercent || t - lastDrawn >= everyMs));
+    // the line for the last item is the final one
+    const due = final || (done !== lastDone && done < total && (p >= lastPercent + everyPercent || t - lastDrawn >= everyMs));
     if (!due) return;
     stream.write(`${label}: ${done}/${total} (${p}%)${final ? ` done in ${formatSecs((t - start) / 1000)}` : rate()}\n`);
     lastDrawn = t;
@@ -94,6 +97,11 @@ export function createProgress(label: string, total: number, opts: ProgressOptio
       if (finished) return;
       finished = true;
       draw(true);
+    },
+    abort() {
+      if (finished) return;
+      finished = true;
+      if (tty && lastDrawn > -Infinity) stream.write('\n');
     },
   };
 }

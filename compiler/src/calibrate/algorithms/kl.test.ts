@@ -2,12 +2,14 @@ import { Rng } from '../../kernels/random';
 import { argminDivergence, klDivergences, klThreshold } from './kl';
 
 const BINS = 2048;
+// bound once: global lookups are slow inside jest's vm context
+const { abs, floor, log, min } = Math;
 
 /** Histogram of |x| over [0, absmax] in `bins` bins, written plainly (not the observer). */
-function histogramOf(values: number[], bins = BINS): { hist: number[]; absmax: number; width: number } {
-  const absmax = Math.max(...values.map(Math.abs));
+function histogramOf(values: number[], bins = BINS, range?: number): { hist: number[]; absmax: number; width: number } {
+  const absmax = range ?? Math.max(...values.map(Math.abs));
   const hist = new Array<number>(bins).fill(0);
-  for (const v of values) hist[Math.min(bins - 1, Math.floor((Math.abs(v) / absmax) * bins))]++;
+  for (const v of values) hist[min(bins - 1, floor((abs(v) / absmax) * bins))]++;
   return { hist, absmax, width: absmax / bins };
 }
 
@@ -32,8 +34,8 @@ function referenceDivergences(hist: number[], target = 128, eps = 1e-4): Map<num
     for (let k = i; k < hist.length; k++) p[i - 1] += hist[k];
     let qTotal = 0;
     for (let level = 0; level < target; level++) {
-      const lo = Math.floor((level * i) / target);
-      const hi = Math.floor(((level + 1) * i) / target);
+      const lo = floor((level * i) / target);
+      const hi = floor(((level + 1) * i) / target);
       let levelSum = 0;
       let filled = 0;
       for (let j = lo; j < hi; j++) {
@@ -50,7 +52,7 @@ function referenceDivergences(hist: number[], target = 128, eps = 1e-4): Map<num
     normaliseAndSmooth(p, i);
     normaliseAndSmooth(q, i);
     let kl = 0;
-    for (let j = 0; j < i; j++) kl += p[j] * Math.log(p[j] / q[j]);
+    for (let j = 0; j < i; j++) kl += p[j] * log(p[j] / q[j]);
     out.set(i, kl);
   }
   return out;
@@ -110,12 +112,12 @@ describe('klThreshold (TensorRT entropy calibration)', () => {
       else expect(ours[i]).toBeCloseTo(d, 10);
     }
     for (let i = 0; i < 128; i++) expect(ours[i]).toBeNaN();
-    expect(klThreshold(hist, width, absmax)).toBe(referenceThreshold(hist, width, absmax));
+    expect(klThreshold({ histogram: hist, binWidth: width, absmax })).toBe(referenceThreshold(hist, width, absmax));
   });
 
   it('clips a Gaussian with rare outliers far below its max', () => {
     const { hist, absmax, width } = histogramOf(gaussianWithOutliers(5));
-    const t = klThreshold(hist, width, absmax);
+    const t = klThreshold({ histogram: hist, binWidth: width, absmax });
     expect(absmax).toBeGreaterThan(20);
     expect(t).toBeLessThan(0.25 * absmax);
     // …yet keeps the bulk of the Gaussian (|x| < 2.5σ holds ~98.8 % of it)
@@ -124,7 +126,7 @@ describe('klThreshold (TensorRT entropy calibration)', () => {
 
   it('keeps (nearly) the whole range of a uniform distribution', () => {
     const { hist, absmax, width } = histogramOf(uniform(6));
-    const t = klThreshold(hist, width, absmax);
+    const t = klThreshold({ histogram: hist, binWidth: width, absmax });
     expect(t).toBeGreaterThan(0.97 * absmax);
     expect(t).toBeLessThanOrEqual(absmax);
   });
@@ -133,19 +135,34 @@ describe('klThreshold (TensorRT entropy calibration)', () => {
     const { hist, absmax, width } = histogramOf(gaussianWithOutliers(7));
     const m = argminDivergence(klDivergences(hist));
     expect(m).toBeGreaterThanOrEqual(128);
-    expect(klThreshold(hist, width, absmax)).toBeCloseTo((m + 0.5) * width, 12);
+    expect(klThreshold({ histogram: hist, binWidth: width, absmax })).toBeCloseTo((m + 0.5) * width, 12);
+  });
+
+  it('leaves exact zeros out: a ReLU output is calibrated like its positive part', () => {
+    const values = relu(8);
+    const zeros = values.filter((v) => v === 0).length;
+    expect(zeros).toBeGreaterThan(values.length / 3);
+    const all = histogramOf(values);
+    const positive = histogramOf(values.filter((v) => v > 0), BINS, all.absmax);
+    const t = klThreshold({ histogram: all.hist, binWidth: all.width, absmax: all.absmax, zeros });
+    expect(t).toBe(klThreshold({ histogram: positive.hist, binWidth: all.width, absmax: all.absmax }));
+    expect(t).toBe(referenceThreshold(positive.hist, all.width, all.absmax));
+    // counted, the spike at 0 would pull the threshold well down (the reason they are left out)
+    expect(klThreshold({ histogram: all.hist, binWidth: all.width, absmax: all.absmax })).toBeLessThan(0.8 * t);
+    // only zeros: nothing to calibrate
+    expect(klThreshold({ histogram: histogramOf([0, 0, 0], BINS, 1).hist, binWidth: 1 / BINS, absmax: 1, zeros: 3 })).toBe(0);
   });
 
   it('gives 0 for an empty histogram and absmax when there are fewer bins than levels', () => {
-    expect(klThreshold(new Float64Array(BINS), 0.5, 1024)).toBe(0);
-    expect(klThreshold(new Float64Array(64).fill(1), 0.5, 32)).toBe(32);
+    expect(klThreshold({ histogram: new Float64Array(BINS), binWidth: 0.5, absmax: 1024 })).toBe(0);
+    expect(klThreshold({ histogram: new Float64Array(64).fill(1), binWidth: 0.5, absmax: 32 })).toBe(32);
   });
 
   it('is not fooled by all the mass in the first bin', () => {
     const hist = new Float64Array(BINS);
     hist[0] = 1000;
     hist[BINS - 1] = 1;
-    const t = klThreshold(hist, 1, BINS);
+    const t = klThreshold({ histogram: hist, binWidth: 1, absmax: BINS });
     expect(Number.isFinite(t)).toBe(true);
     expect(t).toBeGreaterThan(0);
     expect(t).toBeLessThanOrEqual(BINS);

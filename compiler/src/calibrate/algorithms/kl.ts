@@ -4,7 +4,8 @@
  * It picks the clipping point whose 128-level quantised distribution loses the least
  * information (Kullback–Leibler divergence) relative to the clipped original.
  *
- * Exact steps (T = 128 target bins, eps = 1e-4, N = Σ h):
+ * Exact steps (T = 128 target bins, eps = 1e-4):
+ *  0. Leave out the elements that are exactly 0: h[0] −= zeros. Then N = Σ h.
  *  1. If N = 0 the threshold is 0. If B < T it is absmax (too few bins to search).
  *  2. For every candidate i = T, T+1, …, B (number of bins kept; clipping at i·w):
  *     a. Reference P over i bins: P[j] = h[j] for j < i−1, and P[i−1] = h[i−1] + Σ_{k≥i} h[k]
@@ -29,8 +30,25 @@
  *  - Smoothing (step 2c) adds eps to the zero bins and renormalises, instead of taking the
  *    added mass off the nonzero bins in equal parts: the subtraction can drive a rare bin to or
  *    below 0, which the renormalisation cannot.
+ *  - Exact zeros are left out (step 0), as caffe-int8-convert-tools does (it drops bin 0 outright):
+ *    int8 holds 0 exactly, so zeros lose nothing to quantisation, but counted they dominate:
+ *    after a ReLU often half of all elements sit in bin 0, and Q spreads that spike over the
+ *    ⌈i/T⌉ bins of level 0, a divergence that shrinks with i and so drags the threshold down
+ *    (10⁵ elements of a ReLU'd N(0, σ²): cut at ~1.8σ with them, ~4.3σ without, about where
+ *    a Gaussian with outliers is cut).
+ *    Only exact zeros go: the small nonzero values in bin 0 stay.
  *  - The histogram is of |x| (symmetric quantisation, DESIGN §3), as in the slides.
  */
+
+/** An |x| histogram over [0, absmax] (what collectStatistics gives per tensor). */
+export interface AbsHistogram {
+  histogram: ArrayLike<number>;
+  /** absmax / bins */
+  binWidth: number;
+  absmax: number;
+  /** elements exactly 0, counted in histogram[0] (default 0) */
+  zeros?: number;
+}
 
 export interface KlOptions {
   /** quantised levels of the candidate distribution (default 128: int8's non-negative half) */
@@ -38,6 +56,9 @@ export interface KlOptions {
   /** smoothing mass given to each empty bin (default 1e-4) */
   eps?: number;
 }
+
+// Hot-loop builtins bound once: global lookups are slow inside vm contexts (jest runs tests in one).
+const { floor, log } = Math;
 
 const DEFAULT_TARGET_BINS = 128;
 const DEFAULT_EPS = 1e-4;
@@ -81,15 +102,15 @@ function divergence(h: ArrayLike<number>, mass: Float64Array, nonzero: Float64Ar
   const qEmpty = eps / (1 + eps * zerosQ);
   let kl = 0;
   for (let level = 0; level < target; level++) {
-    const start = Math.floor((level * i) / target);
-    const end = Math.floor(((level + 1) * i) / target);
+    const start = floor((level * i) / target);
+    const end = floor(((level + 1) * i) / target);
     const filled = nonzero[end] - nonzero[start];
     const qFilled = filled > 0 ? ((mass[end] - mass[start]) / filled) * qScale : 0;
     for (let j = start; j < end; j++) {
       const count = j === i - 1 ? h[j] + outliers : h[j];
       const p = count > 0 ? count * pScale : pEmpty;
       const q = h[j] > 0 ? qFilled : qEmpty;
-      kl += p * Math.log(p / q);
+      kl += p * log(p / q);
     }
   }
   return kl;
@@ -105,11 +126,17 @@ export function argminDivergence(divergences: Float64Array): number {
   return best;
 }
 
-/** Threshold of one tensor (steps 1–4) from its |x| histogram over [0, absmax]. */
-export function klThreshold(histogram: ArrayLike<number>, binWidth: number, absmax: number, opts: KlOptions = {}): number {
+/** Threshold of one tensor (steps 0–4). */
+export function klThreshold(h: AbsHistogram, opts: KlOptions = {}): number {
   const target = opts.targetBins ?? DEFAULT_TARGET_BINS;
-  if (histogram.length < target) return absmax;
+  if (h.histogram.length < target) return h.absmax;
+  let histogram = h.histogram;
+  if (h.zeros) {
+    const copy = Float64Array.from(histogram);
+    copy[0] = Math.max(0, copy[0] - h.zeros);
+    histogram = copy;
+  }
   const m = argminDivergence(klDivergences(histogram, opts));
-  if (m < 0) return 0; // empty histogram
-  return Math.min((m + 0.5) * binWidth, absmax);
+  if (m < 0) return 0; // nothing but zeros
+  return Math.min((m + 0.5) * h.binWidth, h.absmax);
 }
