@@ -6,6 +6,8 @@ export interface Failure {
   message: string;
   /** key of the table's `sources` the limit comes from */
   source?: string;
+  /** the constraint could not be evaluated (an unknown shape or value) rather than failed */
+  unknown?: boolean;
 }
 
 /** The subject expression of a constraint and the name messages give it. */
@@ -41,17 +43,17 @@ export function checkConstraint(c: Constraint, scope: Scope): Failure | undefine
   if (c.require !== undefined) {
     if (v === true) return undefined;
     if (v === false) return fail('');
-    return { message: `cannot check ${interpolate(c.say ?? src, scope)}: a shape or value is unknown`, source: c.source };
+    return { message: `cannot check ${interpolate(c.say ?? src, scope)}: a shape or value is unknown`, source: c.source, unknown: true };
   }
-  if (containsUnknown(v)) return { message: `${label} is unknown (shape inference could not fix it)`, source: c.source };
+  if (containsUnknown(v)) return { message: `${label} is unknown (shape inference could not fix it)`, source: c.source, unknown: true };
   if (c.max !== undefined) {
     const lim = limitOf(c.max, scope);
-    if (typeof lim !== 'number') return { message: `cannot check the limit of ${label}`, source: c.source };
+    if (typeof lim !== 'number') return { message: `cannot check the limit of ${label}`, source: c.source, unknown: true };
     if (elements(v).some((x) => typeof x !== 'number' || x > lim)) return fail(`${label} ${formatValue(v, true)} > ${shaped(v, lim)}`);
   }
   if (c.min !== undefined) {
     const lim = limitOf(c.min, scope);
-    if (typeof lim !== 'number') return { message: `cannot check the limit of ${label}`, source: c.source };
+    if (typeof lim !== 'number') return { message: `cannot check the limit of ${label}`, source: c.source, unknown: true };
     if (elements(v).some((x) => typeof x !== 'number' || x < lim)) return fail(`${label} ${formatValue(v, true)} < ${shaped(v, lim)}`);
   }
   if (c.oneOf !== undefined) {
@@ -65,14 +67,19 @@ export function checkConstraint(c: Constraint, scope: Scope): Failure | undefine
   return undefined;
 }
 
-/** Every constraint of an entry (its `always`/`use` sets, then its own) the node fails. */
+/**
+ * Every constraint of an entry (its `always`/`use` sets, then its own) the node fails. When
+ * some fail outright, the ones that could not be evaluated are left out: they are usually
+ * consequences of the first (a rank-1 input has no channel dim to check).
+ */
 export function checkEntry(table: SupportTable, entry: OpSupport, scope: Scope): Failure[] {
   const out: Failure[] = [];
   for (const c of effectiveConstraints(table, entry)) {
     const f = checkConstraint(c, scope);
     if (f) out.push(f);
   }
-  return out;
+  const definite = out.filter((f) => !f.unknown);
+  return definite.length ? definite : out;
 }
 
 /** Whether the entry computes in int16 for this node (bayes node_info). */

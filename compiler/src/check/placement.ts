@@ -299,7 +299,9 @@ function placeNode(n: Node, model: Model, table: SupportTable, index: GraphIndex
   const scope = nodeScope(n, model.opset(n.domain) ?? 1, entry, index);
   const failures = checkEntry(table, entry, scope);
   if (failures.length) {
-    const why = `${failures.map((f) => f.message).join('; ')} (${table.march} ${op})`;
+    const messages = failures.map((f) => f.message).join('; ');
+    // say-messages that already name the march read better without the suffix
+    const why = messages.includes(`on ${table.march}`) ? messages : `${messages} (${table.march} ${op})`;
     if (forcedBpu) throw refuse(why);
     return cpu(entry.bpu === 'on-request' ? entry.why ?? why : why);
   }

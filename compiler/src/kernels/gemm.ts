@@ -16,8 +16,8 @@ import { MacroKernel, MR, NR, wasmKernels } from './wasm-simd';
 
 export { MR, NR };
 
-/** Depth of one packed block; packed constants are laid out with it. */
-export const KC = 256;
+/** Deepest block of K; the depth is split into equal blocks of at most this (`depthBlock`). */
+export const KC = 320;
 /** Rows of A per cache block (multiple of MR). */
 const MC = 128;
 /** Widest block of B / C (multiple of NR). */
@@ -109,20 +109,23 @@ export function scratch(floats: number): Float32Array {
 
 function macroKernel(view: Float32Array): MacroKernel {
   if (gemmBackend() === 'wasm-simd') return wasmKernels()!.macro;
-  return (kc, nA, nB, pa, pb, bK, bP, pc, ldc, acc) => jsMacro(view, kc, nA, nB, pa >> 2, pb >> 2, bK >> 2, bP >> 2, pc >> 2, ldc >> 2, acc);
+  return (kc, nA, nB, pa, pb, bK, bP, pc, ldc, mode, pBias) => jsMacro(view, kc, nA, nB, pa >> 2, pb >> 2, bK >> 2, bP >> 2, pc >> 2, ldc >> 2, mode, pBias >> 2);
 }
 
 /** Scalar version of the wasm macro kernel (float indices instead of byte offsets). */
-function jsMacro(m: Float32Array, kc: number, nA: number, nB: number, pa: number, pb: number, bK: number, bP: number, pc: number, ldc: number, acc: number): void {
+function jsMacro(m: Float32Array, kc: number, nA: number, nB: number, pa: number, pb: number, bK: number, bP: number, pc: number, ldc: number, mode: number, pBias: number): void {
+  const acc = mode === 1;
   for (let jb = 0; jb < nB; jb++) {
     const panelB = pb + jb * bP;
     let panelA = pa;
     let tile = pc + jb * 8;
     for (let ia = 0; ia < nA; ia++) {
-      let c00 = 0, c01 = 0, c02 = 0, c03 = 0, c04 = 0, c05 = 0, c06 = 0, c07 = 0;
-      let c10 = 0, c11 = 0, c12 = 0, c13 = 0, c14 = 0, c15 = 0, c16 = 0, c17 = 0;
-      let c20 = 0, c21 = 0, c22 = 0, c23 = 0, c24 = 0, c25 = 0, c26 = 0, c27 = 0;
-      let c30 = 0, c31 = 0, c32 = 0, c33 = 0, c34 = 0, c35 = 0, c36 = 0, c37 = 0;
+      const r0 = mode === 2 ? m[pBias + 4 * ia] : 0, r1 = mode === 2 ? m[pBias + 4 * ia + 1] : 0;
+      const r2 = mode === 2 ? m[pBias + 4 * ia + 2] : 0, r3 = mode === 2 ? m[pBias + 4 * ia + 3] : 0;
+      let c00 = r0, c01 = r0, c02 = r0, c03 = r0, c04 = r0, c05 = r0, c06 = r0, c07 = r0;
+      let c10 = r1, c11 = r1, c12 = r1, c13 = r1, c14 = r1, c15 = r1, c16 = r1, c17 = r1;
+      let c20 = r2, c21 = r2, c22 = r2, c23 = r2, c24 = r2, c25 = r2, c26 = r2, c27 = r2;
+      let c30 = r3, c31 = r3, c32 = r3, c33 = r3, c34 = r3, c35 = r3, c36 = r3, c37 = r3;
       let p = panelA;
       let q = panelB;
       const end = panelA + kc * 4;
@@ -163,6 +166,11 @@ function jsMacro(m: Float32Array, kc: number, nA: number, nB: number, pa: number
 
 const roundUp = (n: number, m: number): number => Math.ceil(n / m) * m;
 
+/** Depth of the blocks a depth of K is cut into (equal, at most KC): packed layouts use it too. */
+export function depthBlock(K: number): number {
+  return Math.ceil(K / Math.ceil(K / KC));
+}
+
 // --- packers ---
 
 /**
@@ -199,7 +207,8 @@ export function stridedPacker(width: number, data: Float32Array, offset: number,
 export function packOperand(packer: PanelPacker, width: number, count: number, depth: number): PackedOperand {
   const cp = roundUp(count, width);
   const data = new Float32Array(cp * depth);
-  for (let k0 = 0; k0 < depth; k0 += KC) packer(data, k0 * cp, k0, Math.min(KC, depth - k0), 0, count);
+  const kc = depthBlock(depth);
+  for (let k0 = 0; k0 < depth; k0 += kc) packer(data, k0 * cp, k0, Math.min(kc, depth - k0), 0, count);
   return { width, count, depth, data };
 }
 
@@ -272,28 +281,34 @@ export function gemmPacked(M: number, N: number, K: number, packA: PanelPacker, 
   }
   const source = typeof b === 'function' ? undefined : b;
   const nc = Math.min(Np, Math.max(NR, Math.min(NC_MAX, Math.floor(C_BUDGET / Mp / NR) * NR)));
-  const kc0 = Math.min(KC, K);
+  const kc0 = depthBlock(K);
   const bufLd = source ? goodStride(nc) : nc;
-  const ldc = goodStride(nc);
-  // float offsets of the regions, 16-byte aligned: A stripe, B block, C block, the source's own
+  // float offsets of the regions, 16-byte aligned: A stripe, B block, C block, row bias, the source's own
   const aReg = 0;
   const bReg = roundUp(aReg + Mp * kc0, 4);
   const cReg = roundUp(bReg + kc0 * bufLd, 4);
-  const sReg = roundUp(cReg + Mp * ldc, 4);
+  const rReg = roundUp(cReg + Mp * nc, 4);
+  const sReg = roundUp(rReg + Mp, 4);
   const view = scratch(sReg + (source ? source.extra : 0) + 16);
   const macro = macroKernel(view);
   source?.init(view, sReg);
-  const alpha = ep.alpha ?? 1;
-  // a bias is written into C before the first depth block when nothing else is in the way
-  const preBias = (ep.rowBias !== undefined || ep.colBias !== undefined) && alpha === 1 && (ep.beta ?? 0) === 0;
-  const singleBlock = K <= KC;
+  // a bias goes into the first depth block (row bias: by the kernel; column bias: written to C first)
+  const plain = (ep.alpha ?? 1) === 1 && (ep.beta ?? 0) === 0;
+  const rowBias = plain && ep.rowBias && !ep.colBias;
+  const preBias = plain && ep.colBias !== undefined;
+  if (rowBias) {
+    const o = ep.rowBiasOffset ?? 0;
+    view.set(ep.rowBias!.subarray(o, o + M), rReg);
+    view.fill(0, rReg + M, rReg + Mp);
+  }
+  const singleBlock = K <= kc0;
   if (singleBlock) packA(view, aReg, 0, K, 0, M);
   for (let jc = 0; jc < N; jc += nc) {
     const ncur = Math.min(nc, N - jc);
     const ncp = roundUp(ncur, NR);
-    if (preBias) fillBias(view, cReg, ldc, M, ncur, jc, ep);
-    for (let pc = 0; pc < K; pc += KC) {
-      const kcur = Math.min(KC, K - pc);
+    if (preBias) fillBias(view, cReg, ncp, M, ncur, jc, ep);
+    for (let pc = 0; pc < K; pc += kc0) {
+      const kcur = Math.min(kc0, K - pc);
       let pb: number, bK: number, bP: number;
       if (source) {
         const blk = source.block(view, pc, kcur, jc, ncur, bReg, bufLd);
@@ -307,13 +322,13 @@ export function gemmPacked(M: number, N: number, K: number, packA: PanelPacker, 
         bP = kcur * NR * 4;
       }
       if (!singleBlock) packA(view, aReg, pc, kcur, 0, M);
-      const acc = pc > 0 || preBias ? 1 : 0;
+      const mode = pc > 0 || preBias ? 1 : rowBias ? 2 : 0;
       for (let ic = 0; ic < Mp; ic += MC) {
         const rows = Math.min(MC, Mp - ic);
-        macro(kcur, rows / MR, ncp / NR, (aReg + ic * kcur) * 4, pb, bK, bP, (cReg + ic * ldc) * 4, ldc * 4, acc);
+        macro(kcur, rows / MR, ncp / NR, (aReg + ic * kcur) * 4, pb, bK, bP, (cReg + ic * ncp) * 4, ncp * 4, mode, (rReg + ic) * 4);
       }
     }
-    epilogue(view, cReg, ldc, M, ncur, jc, out, outOff, ldo, ep, preBias);
+    epilogue(view, cReg, ncp, M, ncur, jc, out, outOff, ldo, ep, preBias || !!rowBias);
   }
 }
 

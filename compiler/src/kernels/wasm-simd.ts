@@ -25,14 +25,15 @@ interface WasmApi {
 }
 
 /**
- * macro(kc, nA, nB, pa, pb, bK, bP, pc, ldc, acc): for each of nB B panels and each of nA
- * packed A panels (kc × MR floats, k-major, consecutive), the MR × NR tile at
- * pc + ia·MR·ldc + jb·NR·4 (row stride ldc bytes) = A-panel · B-panel, added to what C
- * holds when acc ≠ 0. B panel jb starts at pb + jb·bP and its k-th row of NR floats is bK
- * bytes after the previous one (packed: bK = NR·4, bP = kc·NR·4; row-major: bK = ld, bP = NR·4).
+ * macro(kc, nA, nB, pa, pb, bK, bP, pc, ldc, mode, pBias): for each of nB B panels and each
+ * of nA packed A panels (kc × MR floats, k-major, consecutive), the MR × NR tile at
+ * pc + ia·MR·ldc + jb·NR·4 (row stride ldc bytes) = A-panel · B-panel, stored (mode 0), added
+ * to what C holds (mode 1), or stored plus a per-row bias read from pBias + 4·row (mode 2).
+ * B panel jb starts at pb + jb·bP and its k-th row of NR floats is bK bytes after the
+ * previous one (packed: bK = NR·4, bP = kc·NR·4; row-major: bK = ld, bP = NR·4).
  * kc, nA, nB ≥ 1.
  */
-export type MacroKernel = (kc: number, nA: number, nB: number, pa: number, pb: number, bK: number, bP: number, pc: number, ldc: number, acc: number) => void;
+export type MacroKernel = (kc: number, nA: number, nB: number, pa: number, pb: number, bK: number, bP: number, pc: number, ldc: number, mode: number, pBias: number) => void;
 
 /**
  * dw1 / dw2(pIn, inStep, pOut, outRow, rows, nVec, pW, pTaps, nTaps, bias): depthwise stencil
@@ -117,6 +118,7 @@ class Asm {
   sub(): this { return this.op(0x6b); }
   mul(): this { return this.op(0x6c); }
   divU(): this { return this.op(0x6e); }
+  eq(): this { return this.op(0x46); }
   ltS(): this { return this.op(0x48); }
   ltU(): this { return this.op(0x49); }
   geS(): this { return this.op(0x4e); }
@@ -173,9 +175,9 @@ class Asm {
 }
 
 function macroFn(): Asm {
-  const [KC, NA, NB, PA, PB, BK, BP, PC, LDC, ACC] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
-  const s = new Asm(10);
-  const jb = s.local(I32), ia = s.local(I32), panelA = s.local(I32), tile = s.local(I32), panelB = s.local(I32);
+  const [KC, NA, NB, PA, PB, BK, BP, PC, LDC, MODE, BIAS] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
+  const s = new Asm(11);
+  const jb = s.local(I32), ia = s.local(I32), panelA = s.local(I32), tile = s.local(I32), panelB = s.local(I32), bias = s.local(I32);
   const p = s.local(I32), q = s.local(I32), end = s.local(I32), row = s.local(I32);
   const acc: number[][] = [];
   for (let i = 0; i < MR; i++) acc.push([s.local(V128), s.local(V128)]);
@@ -185,9 +187,15 @@ function macroFn(): Asm {
   s.get(PB).get(jb).get(BP).mul().add().set(panelB);
   s.get(PC).get(jb).i32(NR * 4).mul().add().set(tile);
   s.get(PA).set(panelA);
+  s.get(BIAS).set(bias);
   s.i32(0).set(ia);
   s.loop(); // A panels
+  s.get(MODE).i32(2).eq().if();
+  for (let i = 0; i < MR; i++) s.get(bias).splatLoad(4 * i).tee(acc[i][0]).set(acc[i][1]);
+  s.else();
   for (let i = 0; i < MR; i++) for (let h = 0; h < 2; h++) s.vzero().set(acc[i][h]);
+  s.end();
+  s.inc(bias, MR * 4);
   s.get(panelA).set(p).get(panelB).set(q);
   s.get(panelA).get(KC).i32(MR * 4).mul().add().set(end);
   s.loop(); // k
@@ -201,7 +209,7 @@ function macroFn(): Asm {
   s.get(p).get(end).ltU().brIf(0);
   s.end();
   s.get(tile).set(row);
-  s.get(ACC).if();
+  s.get(MODE).i32(1).eq().if();
   for (let i = 0; i < MR; i++) {
     for (let h = 0; h < 2; h++) s.get(row).get(row).vload(16 * h).get(acc[i][h]).fadd().vstore(16 * h);
     s.incBy(row, LDC);
@@ -343,7 +351,7 @@ function padCopyFn(): Asm {
 /** The module's bytes (exported for tests and for inspection with wasm tools). */
 export function kernelModuleBytes(): Uint8Array {
   const fns: { name: string; params: number[]; asm: Asm }[] = [
-    { name: 'macro', params: new Array<number>(10).fill(I32), asm: macroFn() },
+    { name: 'macro', params: new Array<number>(11).fill(I32), asm: macroFn() },
     { name: 'dw1', params: [...new Array<number>(9).fill(I32), F32], asm: depthwiseFn(1) },
     { name: 'dw2', params: [...new Array<number>(9).fill(I32), F32], asm: depthwiseFn(2) },
     { name: 'im2col', params: new Array<number>(15).fill(I32), asm: im2colFn() },

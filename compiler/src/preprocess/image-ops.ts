@@ -178,37 +178,43 @@ function applyTaps(img: Image, ty: Taps | undefined, tx: Taps | undefined): Imag
   const src = img.data;
   // pass 1: along x into tmp laid out [h][ow][c]
   const tmp = new Float64Array(h * ow * c);
-  for (let y = 0; y < h; y++) {
-    for (let x = 0; x < ow; x++) {
-      const base = (y * ow + x) * c;
-      if (!tx) {
-        for (let ch = 0; ch < c; ch++) tmp[base + ch] = src[ch * si.sc + y * si.sy + x * si.sx];
-        continue;
-      }
-      const k0 = x * tx.taps;
-      for (let ch = 0; ch < c; ch++) {
-        const off = ch * si.sc + y * si.sy;
+  const xTaps = tx ? tx.taps : 1;
+  const xIdx = tx ? tx.idx : Int32Array.from({ length: w }, (_, i) => i);
+  const xW = tx ? tx.w : new Float64Array(w).fill(1);
+  const xOff = new Int32Array(xIdx.length);
+  for (let i = 0; i < xIdx.length; i++) xOff[i] = xIdx[i] * si.sx;
+  for (let ch = 0; ch < c; ch++) {
+    for (let y = 0; y < h; y++) {
+      const rowOff = ch * si.sc + y * si.sy;
+      let t = y * ow * c + ch;
+      for (let x = 0; x < ow; x++, t += c) {
+        const k0 = x * xTaps;
         let acc = 0;
-        for (let k = 0; k < tx.taps; k++) acc += tx.w[k0 + k] * src[off + tx.idx[k0 + k] * si.sx];
-        tmp[base + ch] = acc;
+        for (let k = 0; k < xTaps; k++) acc += xW[k0 + k] * src[rowOff + xOff[k0 + k]];
+        tmp[t] = acc;
       }
     }
   }
-  // pass 2: along y into the output layout
+  // pass 2: along y, one output row at a time, then into the output layout
   const so = strides(layout, oh, ow, c);
   const out = new Float32Array(oh * ow * c);
+  const rowLen = ow * c;
+  const row = new Float64Array(rowLen);
   for (let y = 0; y < oh; y++) {
-    for (let x = 0; x < ow; x++) {
-      for (let ch = 0; ch < c; ch++) {
-        let acc: number;
-        if (!ty) acc = tmp[(y * ow + x) * c + ch];
-        else {
-          acc = 0;
-          const k0 = y * ty.taps;
-          for (let k = 0; k < ty.taps; k++) acc += ty.w[k0 + k] * tmp[(ty.idx[k0 + k] * ow + x) * c + ch];
-        }
-        out[ch * so.sc + y * so.sy + x * so.sx] = acc;
+    if (ty) {
+      row.fill(0);
+      const k0 = y * ty.taps;
+      for (let k = 0; k < ty.taps; k++) {
+        const wk = ty.w[k0 + k];
+        const base = ty.idx[k0 + k] * rowLen;
+        for (let i = 0; i < rowLen; i++) row[i] += wk * tmp[base + i];
       }
+    } else {
+      row.set(tmp.subarray(y * rowLen, (y + 1) * rowLen));
+    }
+    if (layout === 'HWC') out.set(row, y * rowLen);
+    else {
+      for (let x = 0; x < ow; x++) for (let ch = 0; ch < c; ch++) out[ch * so.sc + y * so.sy + x] = row[x * c + ch];
     }
   }
   return makeImage(oh, ow, c, layout, 'float32', out);
