@@ -166,6 +166,25 @@ function gaussianTaps(n: number, sigma: number): Taps {
   return { n, taps, idx, w };
 }
 
+/** Sampling taps `outer` applied to the result of `inner` (same axis), as one set of taps on the source. */
+function thenTaps(outer: Taps, inner: Taps): Taps {
+  const taps = outer.taps * inner.taps;
+  const idx = new Int32Array(outer.n * taps);
+  const w = new Float64Array(outer.n * taps);
+  for (let o = 0; o < outer.n; o++) {
+    let t = o * taps;
+    for (let k = 0; k < outer.taps; k++) {
+      const j = outer.idx[o * outer.taps + k];
+      const wk = outer.w[o * outer.taps + k];
+      for (let m = 0; m < inner.taps; m++, t++) {
+        idx[t] = inner.idx[j * inner.taps + m];
+        w[t] = wk * inner.w[j * inner.taps + m];
+      }
+    }
+  }
+  return { n: outer.n, taps, idx, w };
+}
+
 /**
  * Apply separable taps: along x (ty = undefined keeps rows) then y. Works on HWC and CHW;
  * the result has the input's layout. Accumulates in float64.
@@ -230,13 +249,16 @@ export function resize(img: Image, outH: number, outW: number, opts: ResizeOptio
     return applyTaps(img, axisTaps(img.height, outH, mode, interp, opts.scaleY), axisTaps(img.width, outW, mode, interp, opts.scaleX));
   }
   if (interp === 'cubic') throw new Error('skimage-mode resize supports nearest (order 0) and linear (order 1) only');
-  let src = img;
-  const sy = Math.max(0, (img.height / outH - 1) / 2);
-  const sx = Math.max(0, (img.width / outW - 1) / 2);
-  if (outH < img.height || outW < img.width) {
-    if (sy > 0 || sx > 0) src = applyTaps(img, sy > 0 ? gaussianTaps(img.height, sy) : undefined, sx > 0 ? gaussianTaps(img.width, sx) : undefined);
-  }
-  const out = applyTaps(src, axisTaps(img.height, outH, mode, interp), axisTaps(img.width, outW, mode, interp));
+  // anti-aliasing (any axis shrinks): the Gaussian is folded into the sampling taps, so only
+  // output positions are filtered
+  const shrink = outH < img.height || outW < img.width;
+  const sy = shrink ? Math.max(0, (img.height / outH - 1) / 2) : 0;
+  const sx = shrink ? Math.max(0, (img.width / outW - 1) / 2) : 0;
+  let ty = axisTaps(img.height, outH, mode, interp);
+  let tx = axisTaps(img.width, outW, mode, interp);
+  if (sy > 0) ty = thenTaps(ty, gaussianTaps(img.height, sy));
+  if (sx > 0) tx = thenTaps(tx, gaussianTaps(img.width, sx));
+  const out = applyTaps(img, ty, tx);
   let lo = Infinity;
   let hi = -Infinity;
   for (const v of img.data) {
