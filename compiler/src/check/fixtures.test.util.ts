@@ -115,6 +115,31 @@ export function resizeModel(scale: number, mode: 'nearest' | 'linear'): Model {
   return b.build();
 }
 
+/** conv → Mul by a rank-1 per-channel constant (not one of the X3 BPU's 4-D patterns). */
+export function scaleByVector(): Model {
+  const b = new GraphBuilder('scale_by_vector', { seed: 15 });
+  const x = b.input('data', 'float32', [1, 3, 8, 8]);
+  const c = b.conv(x, { outChannels: 8, kernel: 3, pad: 1, name: 'conv1' });
+  const scale = b.initializer(tensorFrom('float32', [8], [1, 2, 3, 4, 5, 6, 7, 8]), 'scale');
+  b.output(b.node('Mul', [c, scale], {}, 1, { name: 'mul', shapes: [[1, 8, 8, 8]] })[0], 'out');
+  return b.build();
+}
+
+/**
+ * An int8 image input through the HzPreprocess stage as preprocess/hz-preprocess.ts emits it
+ * (Cast → depthwise 1x1 Conv for mean/scale, doc_string `hz_preprocess: …`) → conv1.
+ */
+export function withPreprocessStage(): Model {
+  const b = new GraphBuilder('with_preprocess', { seed: 16 });
+  const x = b.input('data', 'int8', [1, 3, 8, 8]);
+  const [f] = b.node('Cast', [x], { to: 1 }, 1, { name: 'HzPreprocess_data_cast', dtype: 'float32', shapes: [[1, 3, 8, 8]] });
+  const norm = b.conv(f, { outChannels: 3, kernel: 1, group: 3, name: 'HzPreprocess_data_affine' });
+  b.output(b.conv(norm, { outChannels: 8, kernel: 3, pad: 1, name: 'conv1' }), 'out');
+  const m = b.build();
+  for (const n of m.graph.nodes) if (n.name.startsWith('HzPreprocess_')) n.docString = 'hz_preprocess: data RGB_128 -> rgb (data_mean_and_scale)';
+  return m;
+}
+
 /** conv (C channels) → ArgMax over channels (segmentation head). */
 export function argMaxHead(channels: number): Model {
   const b = new GraphBuilder(`argmax_${channels}`, { seed: 9 });

@@ -4,6 +4,7 @@
  * partition and the checker report (table, log, check.json).
  */
 export { placeModel } from './placement';
+export { overridesFromConfig } from './overrides';
 export type { Boundary, DataType, Device, NodeInfoOverride, NodePlacement, PlaceOptions, Placement, Subgraph } from './placement';
 export { formatCheckerLog, formatCheckerTable, formatCpuReasons, formatSummary, placementToJson, summarize } from './report';
 export type { CheckJson, CheckSummary } from './report';

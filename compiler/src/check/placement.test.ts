@@ -3,8 +3,9 @@ import { PtqError } from '../errors';
 import { Model } from '../onnx/ir';
 import {
   argMaxHead, bigKernelMidGraph, channelSoftmaxOutput, manyOutputs, opset9Model, passiveBetweenCpuOps, reduceMeanModel,
-  reentrantBranch, reshapeSoftmaxTail, resizeModel, shapeChainFlatten, singleOp, topKMidGraph, twoInputs, withNms,
+  reentrantBranch, reshapeSoftmaxTail, resizeModel, scaleByVector, shapeChainFlatten, singleOp, topKMidGraph, twoInputs, withNms, withPreprocessStage,
 } from './fixtures.test.util';
+import { overridesFromConfig } from './overrides';
 import { NodePlacement, PlaceOptions, Placement, placeModel } from './placement';
 import { formatCheckerLog, formatCheckerTable, formatCpuReasons, placementToJson } from './report';
 import { March } from './table';
@@ -199,6 +200,29 @@ describe('hand-built models', () => {
     expect(node(place(reduceMeanModel([1, 2]), 'bayes'), 'mean').reason).toMatch(/^reduces axes \[1, 2\]: one axis, or H and W together/);
   });
 
+  it('the HzPreprocess stage (tagged standard ops) is one BPU operator at the head of id(0)', () => {
+    for (const march of ['bernoulli2', 'bayes'] as const) {
+      const p = place(withPreprocessStage(), march);
+      expect(p.nodes.map((n) => [n.name, n.on, n.subgraph, n.type])).toEqual([
+        ['HzPreprocess_data_cast', 'BPU', 0, 'HzSQuantizedPreprocess'],
+        ['HzPreprocess_data_affine', 'BPU', 0, 'HzSQuantizedPreprocess'],
+        ['conv1', 'BPU', 0, 'HzSQuantizedConv'],
+      ]);
+      // the int8 image input needs no Quantize
+      expect(p.boundaries.map((b) => `${b.kind}:${b.value}`)).toEqual(['dequantize:out']);
+    }
+    // untagged, the Cast is a CPU op
+    const plain = withPreprocessStage();
+    for (const n of plain.graph.nodes) n.docString = undefined;
+    expect(node(place(plain, 'bernoulli2'), 'HzPreprocess_data_cast').on).toBe('CPU');
+  });
+
+  it('reports the constraints that fail, not the ones that cannot be evaluated because of them', () => {
+    const p = place(scaleByVector(), 'bernoulli2');
+    expect(node(p, 'mul').reason).toBe('inputs [1, 8, 8, 8] and [8]: the X3 BPU multiplies 4-D tensors only (bernoulli2 Mul)');
+    expect(node(place(scaleByVector(), 'bayes'), 'mul').on).toBe('BPU');
+  });
+
   it('an opset-9 model is read with its own semantics and the log says so', () => {
     const p = place(opset9Model(), 'bernoulli2');
     expect(p.opset).toBe(9);
@@ -263,6 +287,16 @@ describe('run_on_cpu, run_on_bpu and node_info', () => {
     const m = (): Model => singleOp('Softmax', { attrs: { axis: 3 } });
     expect(node(place(m(), 'bayes'), 'op').on).toBe('CPU');
     expect(node(place(m(), 'bayes', { nodeInfo: { op: { ON: 'BPU' } } }), 'op')).toMatchObject({ on: 'BPU', forcedBy: 'node_info', subgraph: 0 });
+  });
+});
+
+describe('overridesFromConfig', () => {
+  it('maps the config\'s merged per-node view onto run_on_cpu / run_on_bpu / node_info', () => {
+    expect(overridesFromConfig({ a: { on: 'CPU' }, b: { on: 'BPU', outputType: 'int16', inputTypes: { 1: 'int16' } }, c: { inputType: 'int8' } })).toEqual({
+      runOnCpu: ['a'],
+      runOnBpu: ['b'],
+      nodeInfo: { b: { OutputType: 'int16', InputType1: 'int16' }, c: { InputType: 'int8' } },
+    });
   });
 });
 

@@ -2,15 +2,16 @@
  * Packed, cache-blocked float32 GEMM: C (M×N) = A (M×K) · B (K×N), with alpha/beta and a
  * per-row or per-column bias in the epilogue.
  *
- * Both operands are packed into panels — A into MR-row panels, B into NR-column panels,
- * each k-major — for depth blocks of KC, so the micro-kernel reads both sequentially. The
- * micro-kernel (MR×NR accumulators) is WebAssembly SIMD when available (kernels/wasm-simd.ts),
- * else a scalar JS loop with the same packed layout. Operands come as `PanelPacker`s: a
- * strided matrix, an im2col view of an image (kernels/im2col.ts), or a packed constant
- * cached on its weight tensor (`cachedPacker`), so weights are packed once per model.
+ * A is packed into MR-row panels (k-major) per depth block (K cut into equal blocks of at
+ * most KC); B is packed into NR-column panels the same way, or read row-major in place when
+ * it comes as a `BlockSource` (a matrix copied into scratch memory, or an image unfolded
+ * block by block for a convolution). The micro-kernel (MR×NR accumulators) is WebAssembly
+ * SIMD when available (kernels/wasm-simd.ts), else a scalar JS loop over the same layout.
+ * A constant operand (a weight) is packed once and cached on its tensor (`cachedPacker`).
  *
  * Blocking: the B block (KC × NC) stays in L2/L3, an A block (MC × KC) in L2, one B panel
- * (KC × NR) in L1 while the A panels of the block stream past it.
+ * (KC × NR) in L1 while the A panels of the block stream past it. No allocation happens in
+ * the loops: all operands live in one scratch memory, regions laid out once per call.
  */
 import { MacroKernel, MR, NR, wasmKernels } from './wasm-simd';
 
@@ -376,19 +377,17 @@ function epilogue(c: Float32Array, cOff: number, ldc: number, M: number, n: numb
  */
 export function rowMajorSource(data: Float32Array, offset: number, ld: number, K: number, N: number): BlockSource {
   const lds = goodStride(N);
+  let at = 0;
   return {
     extra: K * lds + 2 * NR,
-    init(view, at) {
+    init(view, region) {
+      at = region;
       if (lds === N && ld === N) view.set(data.subarray(offset, offset + K * N), at);
       else for (let k = 0; k < K; k++) view.set(data.subarray(offset + k * ld, offset + k * ld + N), at + k * lds);
       view.fill(0, at + K * lds, at + K * lds + 2 * NR);
-      this.at = at;
     },
-    block(_view, k0, _kc, j0) {
-      return { ptr: (this.at + k0 * lds + j0) * 4, ld: lds * 4 };
-    },
-    at: 0,
-  } as BlockSource & { at: number };
+    block: (_view, k0, _kc, j0) => ({ ptr: (at + k0 * lds + j0) * 4, ld: lds * 4 }),
+  };
 }
 
 /**

@@ -1,4 +1,4 @@
-import { cachedPacker, gemmPacked, matmulAny, MR, NR, stridedPacker } from '../kernels/gemm';
+import { cachedPacker, gemmPacked, matmulAny, MR, NR, rowMajorSource, stridedPacker } from '../kernels/gemm';
 import { broadcastDims, broadcastIndex, broadcastShape } from '../kernels/shape';
 import { product, shapeError } from '../kernels/window';
 import { arrayCtor } from '../onnx/dtype';
@@ -72,7 +72,7 @@ function matmul(node: Node, a: Tensor, b: Tensor): Tensor {
   }
   for (let q = 0; q < nb; q++) {
     const ao = (aIdx ? aIdx[q] : q) * M * K, bo = (bIdx ? bIdx[q] : q) * K * N;
-    gemmPacked(M, N, K, stridedPacker(MR, x, ao, K, 1), stridedPacker(NR, w, bo, 1, N), y, q * M * N, N);
+    gemmPacked(M, N, K, stridedPacker(MR, x, ao, K, 1), rowMajorSource(w, bo, N, K, N), y, q * M * N, N);
   }
   return new Tensor('float32', outDims, y);
 }

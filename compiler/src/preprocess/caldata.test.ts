@@ -70,7 +70,7 @@ describe('raw and .npy samples', () => {
       const t = readNpy(path.join(workDir(), r.files[i]));
       expect(t.dtype).toBe('uint8');
       expect(t.dims).toEqual([1, 3, 2, 2]);
-      expect(Array.from(t.array)).toEqual(Array.from(s));
+      expect(t.toNumbers()).toEqual(Array.from(s));
     });
     expect(r.hashes).toEqual(r.files.map((f) => crypto.createHash('sha256').update(fs.readFileSync(path.join(workDir(), f))).digest('hex')));
     expect(fs.readdirSync(workDir())).toEqual(['calibration_data']);
@@ -92,7 +92,7 @@ describe('raw and .npy samples', () => {
       const r = await writeCalibrationData({ inputs: [input('x', d, { calDataType: type })] }, work, quiet);
       const t = readNpy(path.join(work, r.files[0]));
       expect(t.dtype).toBe('float32');
-      expect(Array.from(t.array)).toEqual(Array.from(a));
+      expect(t.toNumbers()).toEqual(Array.from(a));
     }
     expect(rawDataType({ calDataDir: '/a/cal', typeTrain: 'rgb' }, '/a/cal/x.bin')).toBe('uint8');
     expect(rawDataType({ calDataDir: '/a/cal', typeTrain: 'featuremap' }, '/a/cal/x.bin')).toBe('float32');
@@ -118,12 +118,12 @@ describe('raw and .npy samples', () => {
       quiet,
     );
     expect(r.inputs.map((x) => x.dtype)).toEqual(['float32', 'float32']);
-    expect(Array.from(readNpy(path.join(root, 'w1', r.files[1])).array)).toEqual(Array.from(u8(6, 4)));
+    expect(readNpy(path.join(root, 'w1', r.files[1])).toNumbers()).toEqual(Array.from(u8(6, 4)));
     const r2 = await writeCalibrationData({ inputs: [input('x', npy)] }, path.join(root, 'w2'), quiet);
     const t = readNpy(path.join(root, 'w2', r2.files[0]));
     expect(t.dtype).toBe('float32');
     expect(t.dims).toEqual([1, 3, 2, 2]);
-    expect(Array.from(t.array)).toEqual(Array.from({ length: 12 }, (_, i) => i / 4));
+    expect(t.toNumbers()).toEqual(Array.from({ length: 12 }, (_, i) => i / 4));
     const r3 = await writeCalibrationData({ inputs: [input('x', npyU8)] }, path.join(root, 'w3'), quiet);
     expect(readNpy(path.join(root, 'w3', r3.files[0])).dtype).toBe('uint8');
   });
@@ -146,7 +146,7 @@ describe('raw and .npy samples', () => {
       [2, 2],
     ]);
     expect(r.files).toEqual(['calibration_data/img/0.npy', 'calibration_data/img/1.npy', 'calibration_data/feat_0/0.npy', 'calibration_data/feat_0/1.npy']);
-    expect(Array.from(readNpy(path.join(workDir(), 'calibration_data/feat_0/1.npy')).array)).toEqual(Array.from(f32(4, 1)));
+    expect(readNpy(path.join(workDir(), 'calibration_data/feat_0/1.npy')).toNumbers()).toEqual(Array.from(f32(4, 1)));
   });
 
   it('is deterministic: two runs give byte-identical files and hashes, and replace an older calibration_data', async () => {
@@ -199,7 +199,7 @@ describe('images (preprocess_on)', () => {
       const t = readNpy(path.join(work, r.files[0]));
       expect(t.dtype).toBe('uint8');
       expect(t.dims).toEqual(shape);
-      const a = t.array;
+      const a = t.toNumbers();
       const c = want(0, 0).length;
       for (let y = 0; y < 6; y++) {
         for (let x = 0; x < 8; x++) {
@@ -224,7 +224,7 @@ describe('images (preprocess_on)', () => {
     for (const f of r.files) {
       const t = readNpy(path.join(workDir(), f));
       expect(t.dims).toEqual([1, 4, 4, 3]);
-      const a = Array.from(t.array);
+      const a = t.toNumbers();
       const tol = f.endsWith('1.npy') ? 3 : 0; // the JPEG (sample 1) is lossy
       for (let i = 0; i < a.length; i++) expect(Math.abs(a[i] - want[i % 3])).toBeLessThanOrEqual(tol);
     }

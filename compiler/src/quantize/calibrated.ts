@@ -26,6 +26,7 @@ export function emitCalibratedModel(model: Model, spec: QuantizeSpec): Model {
 export function calibratedFromPlan(plan: QuantPlan): Model {
   const src = plan.model.graph;
   const names = new Namer(src);
+  const nodeNames = new Namer(src, 'nodes');
   const g = new Graph({
     name: src.name,
     docString: src.docString,
@@ -52,12 +53,11 @@ export function calibratedFromPlan(plan: QuantPlan): Model {
   const pair = (input: string, base: string, scale: Tensor, zp: Tensor, axis: number | undefined, output?: string): string => {
     const s = addInit(`${base}_scale`, scale);
     const z = addInit(`${base}_zero_point`, zp);
-    const qName = names.fresh(`${base}_quantize`);
+    const qOut = names.fresh(`${base}_quantize`);
     const axisAttr: Record<string, Attribute> = axis === undefined ? {} : { axis: { type: 'int', value: axis } };
-    g.nodes.push(new Node({ opType: 'QuantizeLinear', name: qName, inputs: [input, s, z], outputs: [qName], attrs: axisAttr, docString: doc }));
+    g.nodes.push(new Node({ opType: 'QuantizeLinear', name: nodeNames.fresh(`${base}_quantize`), inputs: [input, s, z], outputs: [qOut], attrs: axisAttr, docString: doc }));
     const dqOut = output ?? names.fresh(base);
-    const dqName = output ? names.fresh(base) : dqOut;
-    g.nodes.push(new Node({ opType: 'DequantizeLinear', name: dqName, inputs: [qName, s, z], outputs: [dqOut], attrs: axisAttr, docString: doc }));
+    g.nodes.push(new Node({ opType: 'DequantizeLinear', name: nodeNames.fresh(base), inputs: [qOut, s, z], outputs: [dqOut], attrs: axisAttr, docString: doc }));
     return dqOut;
   };
   const fakeQuant = (t: string): string => {

@@ -1,11 +1,15 @@
 import { Attribute, Graph, Model, Node, ValueInfo } from '../onnx/ir';
 
-/** Every name used in a graph (values, nodes, initializers, subgraphs), to make fresh ones. */
+/**
+ * Names used in a graph, to make fresh ones: `'values'` (inputs, outputs, initializers, node
+ * inputs/outputs, value_info) or `'nodes'` (node names) — ONNX keeps the two apart, so a
+ * node may share its output's name.
+ */
 export class Namer {
   private readonly used = new Set<string>();
 
-  constructor(g?: Graph) {
-    if (g) collectNames(g, this.used);
+  constructor(g?: Graph, what: 'values' | 'nodes' = 'values') {
+    if (g) collectNames(g, this.used, what);
   }
 
   /** `base` if free, else `base_1`, `base_2`, … (and claims it). */
@@ -25,17 +29,21 @@ export class Namer {
   }
 }
 
-function collectNames(g: Graph, used: Set<string>): void {
-  for (const v of [...g.inputs, ...g.outputs]) used.add(v.name);
-  for (const k of g.initializers.keys()) used.add(k);
-  for (const k of g.valueInfo.keys()) used.add(k);
+function collectNames(g: Graph, used: Set<string>, what: 'values' | 'nodes'): void {
+  if (what === 'values') {
+    for (const v of [...g.inputs, ...g.outputs]) used.add(v.name);
+    for (const k of g.initializers.keys()) used.add(k);
+    for (const k of g.valueInfo.keys()) used.add(k);
+  }
   for (const n of g.nodes) {
-    if (n.name) used.add(n.name);
-    for (const o of n.outputs) if (o) used.add(o);
-    for (const i of n.inputs) if (i) used.add(i);
+    if (what === 'nodes' && n.name) used.add(n.name);
+    if (what === 'values') {
+      for (const o of n.outputs) if (o) used.add(o);
+      for (const i of n.inputs) if (i) used.add(i);
+    }
     for (const a of n.attrs.values()) {
-      if (a.type === 'graph') collectNames(a.value, used);
-      else if (a.type === 'graphs') a.value.forEach((s) => collectNames(s, used));
+      if (a.type === 'graph') collectNames(a.value, used, what);
+      else if (a.type === 'graphs') a.value.forEach((s) => collectNames(s, used, what));
     }
   }
 }

@@ -56,6 +56,7 @@ type Note = (what: string) => void;
 
 function convertGraph(model: Model, g: Graph, from: number, facts: Map<string, ValueFacts>, note: Note): void {
   const names = new Namer(g);
+  const nodeNames = new Namer(g, 'nodes');
   const readers = new Map<string, number>();
   for (const n of g.nodes) for (const i of n.inputs) if (i) readers.set(i, (readers.get(i) ?? 0) + 1);
   const out: Node[] = [];
@@ -174,13 +175,13 @@ function convertGraph(model: Model, g: Graph, from: number, facts: Map<string, V
             const inner = dims.slice(axis).reduce((p, q) => p * q, 1);
             const flat = names.fresh(`${node.outputs[0]}_2d`);
             const res = names.fresh(`${node.outputs[0]}_2d_out`);
-            out.push(new Node({ opType: 'Reshape', name: names.fresh(`${node.name || node.outputs[0]}_reshape_in`), inputs: [node.inputs[0], constInput(node, 'shape2d', i64([outer, inner]))], outputs: [flat] }));
+            out.push(new Node({ opType: 'Reshape', name: nodeNames.fresh(`${node.name || node.outputs[0]}_reshape_in`), inputs: [node.inputs[0], constInput(node, 'shape2d', i64([outer, inner]))], outputs: [flat] }));
             const y = node.outputs[0];
             node.inputs = [flat];
             node.outputs = [res];
             node.setAttr('axis', { type: 'int', value: 1 });
             out.push(node);
-            out.push(new Node({ opType: 'Reshape', name: names.fresh(`${node.name || y}_reshape_out`), inputs: [res, constInput(node, 'shape', i64(dims))], outputs: [y] }));
+            out.push(new Node({ opType: 'Reshape', name: nodeNames.fresh(`${node.name || y}_reshape_out`), inputs: [res, constInput(node, 'shape', i64(dims))], outputs: [y] }));
             note(`${node.opType} over a coerced 2-D view → Reshape, ${node.opType}, Reshape`);
             continue;
           } else {

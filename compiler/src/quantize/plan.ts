@@ -16,12 +16,14 @@ import { activationScale, MIN_OPSET, QuantizeSpec } from './spec';
  * - input-cast: the HzPreprocess Cast of an int8 image input: an identity on int8 (scale 1)
  * - conv: Conv with constant weights → QLinearConv
  * - fc: Gemm / MatMul with a constant 2-D weight → Reshape, 1×1 QLinearConv, Reshape
+ * - deconv: ConvTranspose with constant weights → the integer transposed convolution in float
+ *   ops on integer values (no QLinearConvTranspose in ONNX)
  * - requant: any other active op → DequantizeLinear → float op → QuantizeLinear(output scale)
  * - concat: Concat → int8 Concat when every input has the output's scale, else requant
  * - passive: the op itself on int8 values, output scale = input scale
  * - lut: a 256-entry int8 table (HzLut) as Cast → Add(128) → Gather
  */
-export type NodeKind = 'float' | 'input-cast' | 'conv' | 'fc' | 'requant' | 'concat' | 'passive' | 'lut';
+export type NodeKind = 'float' | 'input-cast' | 'conv' | 'fc' | 'deconv' | 'requant' | 'concat' | 'passive' | 'lut';
 
 /** What an input slot of a BPU node carries. */
 export type InputRole = 'data' | 'weight' | 'bias' | 'param';
@@ -217,6 +219,7 @@ export function planQuantization(source: Model, spec: QuantizeSpec): QuantPlan {
     if (node.opType === 'Concat') return 'concat';
     if (node.opType === 'Conv' && isConst(node.inputs[1]) && facts.get(node.inputs[1])?.shape?.length === 4 && (!node.inputs[2] || isConst(node.inputs[2]))) return 'conv';
     if (fcShape(node) !== undefined) return 'fc';
+    if (node.opType === 'ConvTranspose' && isConst(node.inputs[1]) && (!node.inputs[2] || isConst(node.inputs[2]))) return 'deconv';
     return 'requant';
   }
 

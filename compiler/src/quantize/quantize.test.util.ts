@@ -116,3 +116,67 @@ export function onnxCheck(models: Record<string, Model>): string | undefined {
     fs.rmSync(dir, { recursive: true, force: true });
   }
 }
+
+/** NCHW → NHWC copy of a 4-D tensor (image feeds of the quantized model on bernoulli2). */
+export function toNhwc(t: Tensor): Tensor {
+  const [n, c, h, w] = t.dims;
+  const s = t.data as Int8Array;
+  const o = new (s.constructor as Int8ArrayConstructor)(s.length);
+  for (let b = 0; b < n; b++) {
+    for (let y = 0; y < h; y++) {
+      for (let x = 0; x < w; x++) for (let k = 0; k < c; k++) o[((b * h + y) * w + x) * c + k] = s[((b * c + k) * h + y) * w + x];
+    }
+  }
+  return new Tensor(t.dtype, [n, h, w, c], o);
+}
+
+export interface EngineAgreement {
+  /** int8 / int16 values compared (outputs and intermediates) */
+  values: number;
+  /** worst share of elements within one step over those values */
+  worstWithin: number;
+  /** worst share of elements exactly equal */
+  worstExact: number;
+  worstValue: string;
+}
+
+/**
+ * Run `q` in onnxruntime (default optimisation, once plainly and once fetching every integer
+ * intermediate) and in the ReferenceEngine; compare every integer value within one step (1 LSB)
+ * and every float output within one step of its scale (`outputSteps`).
+ */
+export async function compareEngines(
+  q: Model,
+  feeds: Record<string, Tensor>[],
+  outputSteps: Record<string, number> = {},
+): Promise<EngineAgreement> {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { OrtEngine } = require('../runtime/ort') as typeof import('../runtime/ort');
+  const ref = new ReferenceEngine(q);
+  const all = q.graph.nodes.flatMap((n) => n.outputs).filter((o) => o);
+  const ort = await OrtEngine.create(q);
+  const res: EngineAgreement = { values: 0, worstWithin: 1, worstExact: 1, worstValue: '' };
+  try {
+    for (const f of feeds) {
+      const r = ref.runSync(f, { fetch: all });
+      const ints = all.filter((n) => r[n].dtype === 'int8' || r[n].dtype === 'int16');
+      const o = await ort.run(f, { fetch: ints });
+      const plain = await ort.run(f);
+      const check = (name: string, a: Tensor, b: Tensor, step: number): void => {
+        const w = withinStep(a, b, step);
+        res.values++;
+        if (w.within < res.worstWithin || (w.within === res.worstWithin && w.exact < res.worstExact)) res.worstValue = name;
+        res.worstWithin = Math.min(res.worstWithin, w.within);
+        res.worstExact = Math.min(res.worstExact, w.exact);
+      };
+      for (const n of ints) check(n, r[n], o[n], 1);
+      for (const out of q.graph.outputs) {
+        const t = r[out.name];
+        check(`${out.name} (plain session)`, t, plain[out.name], t.dtype === 'float32' ? outputSteps[out.name] ?? 0 : 1);
+      }
+    }
+  } finally {
+    await ort.dispose();
+  }
+  return res;
+}

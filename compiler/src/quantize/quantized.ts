@@ -24,10 +24,19 @@ import { int16Scale, QUANT_INFO_KEY, QuantizedModelInfo, QuantizeSpec } from './
  *   the int8 values and keep the input scale; GlobalMaxPool becomes ReduceMax, Dropout Identity
  * - LUT ops (Sigmoid, Tanh, …): table[q + 128] as Cast(int32) → Add(128) → Gather(int8 [256])
  * - Concat: int8 Concat when all inputs already have the output scale, else as below
- * - other active ops (Add, Sub, Mul, AveragePool, GlobalAveragePool, ReduceMean, ConvTranspose,
- *   linear Resize, …): DequantizeLinear → float op → QuantizeLinear(output scale); weights
- *   are int8 initializers behind a DequantizeLinear, constant operands int8 per tensor
- * - CPU nodes: DequantizeLinear → float node → QuantizeLinear where a BPU node reads the result
+ * - ConvTranspose (constant weights): the integer transposed convolution written in float ops
+ *   on integer values — Cast(int8 → float) → ConvTranspose(int8 weights as floats, int32 bias
+ *   as floats) → Mul(M[c]) → QuantizeLinear(scale 1): the contract's
+ *   clamp(rne(fround(fround(acc)·M))) exactly while every partial sum stays below 2^24
+ * - other active ops (Add, Sub, Mul, AveragePool, GlobalAveragePool, ReduceMean, linear Resize,
+ *   …): DequantizeLinear → float op → QuantizeLinear(output scale); weights are int8
+ *   initializers behind a DequantizeLinear, a Conv/Gemm bias is int32 (scale s_in·s_w[c])
+ *   behind a DequantizeLinear, constant operands are int8 per tensor
+ * - CPU nodes: DequantizeLinear → float node → QuantizeLinear where a BPU node reads the result.
+ *   A CPU Conv/ConvTranspose/Gemm reads its input through a per-axis DequantizeLinear (the
+ *   scale repeated along axis 1): onnxruntime quantizes the float weights of such a node itself
+ *   when its input comes from a per-tensor DequantizeLinear (WeightBiasQuantization, even at
+ *   optimisation level 'basic'), which would no longer be the float CPU op
  * - image inputs: int8 (x − 128); NHWC on bernoulli2 (a Transpose to NCHW on int8 follows),
  *   the HzPreprocess Cast disappears (its readers see the int8 input with scale 1)
  * - featuremap inputs: float32 → QuantizeLinear
@@ -48,8 +57,11 @@ class QuantizedEmitter {
   private readonly src: Graph;
   private readonly g: Graph;
   private readonly names: Namer;
+  private readonly nodeNames: Namer;
   private readonly int8Name = new Map<string, string>();
   private readonly floatName = new Map<string, string>();
+  /** per-axis dequantized values for CPU Conv/ConvTranspose/Gemm readers */
+  private readonly floatPerAxis = new Map<string, string>();
   /** dequantized int8 value of a float-domain tensor (what a BPU op computing in float sees) */
   private readonly bpuFloat = new Map<string, string>();
   private readonly scaleName = new Map<string, string>();
@@ -62,6 +74,7 @@ class QuantizedEmitter {
   constructor(private readonly plan: QuantPlan) {
     this.src = plan.model.graph;
     this.names = new Namer(this.src);
+    this.nodeNames = new Namer(this.src, 'nodes');
     this.g = new Graph({ name: this.src.name, docString: this.src.docString, initializers: new Map(this.src.initializers) });
     this.g.extra = this.src.extra;
     this.outputs = new Set(this.src.outputs.map((o) => o.name));
@@ -76,7 +89,7 @@ class QuantizedEmitter {
       for (const node of src.nodes) {
         const o = node.outputs[0];
         const kind = plan.kinds.get(node);
-        if (o && this.outputs.has(o) && plan.int8.has(o) && !readers.get(o)?.length && (kind === 'conv' || kind === 'fc' || kind === 'requant')) this.int16Outputs.add(o);
+        if (o && this.outputs.has(o) && plan.int8.has(o) && !readers.get(o)?.length && (kind === 'conv' || kind === 'fc' || kind === 'deconv' || kind === 'requant')) this.int16Outputs.add(o);
       }
     }
     for (const node of src.topoSort()) {
@@ -88,6 +101,7 @@ class QuantizedEmitter {
         case 'concat': this.emitConcat(node); break;
         case 'conv': this.emitConv(node); break;
         case 'fc': this.emitFc(node); break;
+        case 'deconv': this.emitDeconv(node); break;
         case 'requant': this.emitRequant(node); break;
       }
     }
@@ -173,7 +187,8 @@ class QuantizedEmitter {
 
   private emitFloat(node: Node): void {
     const c = cloneNode(node);
-    c.inputs = c.inputs.map((v) => (v && this.plan.int8.has(v) ? this.float(v) : v));
+    const convLike = !node.domain && (node.opType === 'Conv' || node.opType === 'ConvTranspose' || node.opType === 'Gemm');
+    c.inputs = c.inputs.map((v, k) => (v && this.plan.int8.has(v) ? (convLike && k === 0 ? this.floatPerAxis_(v) : this.float(v)) : v));
     this.g.nodes.push(c);
   }
 
@@ -192,11 +207,11 @@ class QuantizedEmitter {
       node.outputs.forEach((o, k) => outs[k] && this.int8Name.set(o, outs[k]));
       return;
     }
-    const name = node.name || this.names.fresh(node.opType);
+    const name = this.nodeName(node);
     const q = (v: number): string => this.constant(`${name}_q`, tensorFrom('int8', [], [v]));
     switch (node.opType) {
       case 'Relu':
-        this.push('Clip', name, [x, q(0), q(127)], outs, {}, 'Relu as an int8 clamp');
+        this.push('Clip', name, [x, q(0), q(127)], outs, {}, 'Relu as an int8 clamp', true);
         break;
       case 'Clip': {
         const bound = (k: number, def: number): string => {
@@ -205,18 +220,18 @@ class QuantizedEmitter {
           const b = (this.src.initializers.get(v) as Tensor).toFloat32()[0];
           return q(quantizeValue(b, s, 0, -128, 127));
         };
-        this.push('Clip', name, [x, bound(1, -128), bound(2, 127)], outs, {}, 'Clip as an int8 clamp');
+        this.push('Clip', name, [x, bound(1, -128), bound(2, 127)], outs, {}, 'Clip as an int8 clamp', true);
         break;
       }
       case 'GlobalMaxPool': {
         const rank = this.plan.facts.get(node.inputs[0])?.shape?.length ?? 4;
         const axes = Array.from({ length: rank - 2 }, (_, i) => i + 2);
-        if ((this.plan.model.opset('') ?? 13) >= 18) this.push('ReduceMax', name, [x, this.constant(`${name}_axes`, tensorFrom('int64', [axes.length], axes))], outs, { keepdims: int(1) });
-        else this.push('ReduceMax', name, [x], outs, { axes: ints(axes), keepdims: int(1) }, 'GlobalMaxPool on int8');
+        if ((this.plan.model.opset('') ?? 13) >= 18) this.push('ReduceMax', name, [x, this.constant(`${name}_axes`, tensorFrom('int64', [axes.length], axes))], outs, { keepdims: int(1) }, 'GlobalMaxPool on int8', true);
+        else this.push('ReduceMax', name, [x], outs, { axes: ints(axes), keepdims: int(1) }, 'GlobalMaxPool on int8', true);
         break;
       }
       case 'Dropout':
-        this.push('Identity', name, [x], outs.slice(0, 1));
+        this.push('Identity', name, [x], outs.slice(0, 1), {}, 'Dropout (inference)', true);
         break;
       case 'Pad': {
         const c = cloneNode(node);
@@ -256,14 +271,14 @@ class QuantizedEmitter {
     const byX = new Map<number, number>();
     for (let i = 0; i < 256; i++) byX.set(xs[i], ys[i]);
     const lut = buildLut((x) => byX.get(x) as number, 'int8', sIn, 0, 'int8', sOut, 0);
-    const name = node.name || this.names.fresh(node.opType);
+    const name = this.nodeName(node);
     const table = this.constant(`${name}_lut`, new Tensor('int8', [256], lut.table as Int8Array));
     const i32 = this.names.fresh(`${o}_lut_i32`);
     const idx = this.names.fresh(`${o}_lut_index`);
     this.push('Cast', `${name}_lut_cast`, [this.int8(inp)], [i32], { to: int(dtypeToOnnx('int32')) }, `HzLut ${node.opType}`);
     this.push('Add', `${name}_lut_offset`, [i32, this.constant(`${name}_lut_offset`, tensorFrom('int32', [], [128]))], [idx], {}, `HzLut ${node.opType}`);
     const out = this.int8Target(o);
-    this.push('Gather', name, [table, idx], [out], { axis: int(0) }, `HzLut ${node.opType}: table[q + 128] = quantize(${node.opType}(dequantize(q)))`);
+    this.push('Gather', name, [table, idx], [out], { axis: int(0) }, `HzLut ${node.opType}: table[q + 128] = quantize(${node.opType}(dequantize(q)))`, true);
     this.int8Name.set(o, out);
   }
 
@@ -291,6 +306,7 @@ class QuantizedEmitter {
       if (!v) return v;
       if (roles[k] === 'weight') return this.dequantizedWeight(weightFor(plan, node, k));
       if (roles[k] === 'data' && plan.scales.has(v)) return this.dequantized(v);
+      if (roles[k] === 'bias' && roles[1] === 'weight' && plan.isConst(v)) return this.dequantizedBias(node, v) ?? v;
       return v;
     });
     const o = node.outputs[0];
@@ -310,7 +326,13 @@ class QuantizedEmitter {
   private emitConv(node: Node): void {
     const w = weightFor(this.plan, node, 1);
     const attrs = new Map(node.attrs);
-    this.emitIntegerConv(node, this.int8(node.inputs[0]), node.inputs[0], w, w.q, w.scales, node.inputs[2], 1, attrs, node.outputs[0], undefined);
+    this.emitIntegerConv(node, 'Conv', this.int8(node.inputs[0]), node.inputs[0], w, w.q, w.scales, node.inputs[2], 1, attrs, node.outputs[0], undefined);
+  }
+
+  /** ConvTranspose: always the integer convolution in float ops (ONNX has no QLinearConvTranspose). */
+  private emitDeconv(node: Node): void {
+    const w = weightFor(this.plan, node, 1);
+    this.emitIntegerConv(node, 'ConvTranspose', this.int8(node.inputs[0]), node.inputs[0], w, w.q, w.scales, node.inputs[2], 1, new Map(node.attrs), node.outputs[0], undefined);
   }
 
   /** Gemm / MatMul with a constant weight as a 1×1 convolution between two int8 Reshapes. */
@@ -327,7 +349,7 @@ class QuantizedEmitter {
     let scales = w.scales;
     const alpha = node.opType === 'Gemm' ? node.float('alpha', 1) : 1;
     if (alpha !== 1) scales = scales.map((v) => Math.fround(v * alpha));
-    const name = node.name || this.names.fresh(node.opType);
+    const name = this.nodeName(node);
     const o = node.outputs[0];
     const a = plan.facts.get(node.inputs[0])?.shape ?? [];
     const mid = a.slice(1, -1) as number[];
@@ -336,59 +358,62 @@ class QuantizedEmitter {
     const y = this.names.fresh(`${o}_fc_out`);
     const beta = node.opType === 'Gemm' ? node.float('beta', 1) : 1;
     const attrs = new Map<string, Attribute>([['kernel_shape', ints([1, 1])]]);
-    const out = this.emitIntegerConv(node, xin, node.inputs[0], w, new Tensor('int8', [nOut, k, 1, 1], wq), scales, node.opType === 'Gemm' ? node.inputs[2] : undefined, beta, attrs, o, y, name);
+    const out = this.emitIntegerConv(node, 'Conv', xin, node.inputs[0], w, new Tensor('int8', [nOut, k, 1, 1], wq), scales, node.opType === 'Gemm' ? node.inputs[2] : undefined, beta, attrs, o, y, name);
     const target = this.int16Outputs.has(o) ? o : this.int8Target(o);
     this.push('Reshape', `${name}_reshape_out`, [out, this.constant(`${name}_shape_out`, tensorFrom('int64', [mid.length + 2], [-1, ...mid, nOut]))], [target], {}, `${node.opType} as a 1×1 convolution`);
     if (!this.int16Outputs.has(o)) this.int8Name.set(o, target);
   }
 
   /**
-   * The integer convolution of the contract. int8 output: QLinearConv. int16 model output:
-   * the same arithmetic in float ops on integer values (Cast → Conv → Mul(M) → Quantize(1)).
-   * Returns the output value (`into`, or the tensor's int8 / int16 name).
+   * The integer convolution of the contract. Conv to int8: QLinearConv. ConvTranspose, or an
+   * int16 model output: the same arithmetic in float ops on integer values,
+   * Cast → Conv/ConvTranspose → Mul(M) → QuantizeLinear(scale 1). Returns the output value
+   * (`into`, or the tensor's int8 / int16 name).
    */
   private emitIntegerConv(
-    node: Node, x: string, xTensor: string, w: WeightQuant, wq: Tensor, wScales: Float32Array, bias: string | undefined, biasMul: number,
-    attrs: Map<string, Attribute>, o: string, into: string | undefined, baseName?: string,
+    node: Node, convOp: 'Conv' | 'ConvTranspose', x: string, xTensor: string, w: WeightQuant, wq: Tensor, wScales: Float32Array,
+    bias: string | undefined, biasMul: number, attrs: Map<string, Attribute>, o: string, into: string | undefined, baseName?: string,
   ): string {
-    const M = wq.dims[0];
+    const perChannel = wScales.length > 1;
+    // output channels: weight dim 0 (Conv), dim 1 · group (ConvTranspose)
+    const M = convOp === 'Conv' ? wq.dims[0] : wq.dims[1] * node.int('group', 1);
     const sIn = this.plan.scales.get(xTensor) as number;
-    const name = baseName ?? (node.name || this.names.fresh(node.opType));
+    const name = baseName ?? this.nodeName(node);
+    const channelScale = (c: number): number => wScales[perChannel ? (convOp === 'Conv' ? c : c % wq.dims[1]) : 0];
     let bq: Int32Array | undefined;
     if (bias) {
       const bt = (this.src.initializers.get(bias) as Tensor).toFloat32();
       bq = new Int32Array(M);
-      for (let c = 0; c < M; c++) {
-        const bs = Math.fround(sIn * wScales[wScales.length > 1 ? c : 0]);
-        const v = roundHalfEven((biasMul * bt[bt.length > 1 ? c : 0]) / bs);
-        bq[c] = Math.max(-2147483648, Math.min(2147483647, v));
-      }
+      for (let c = 0; c < M; c++) bq[c] = quantizeBias(biasMul * bt[bt.length > 1 ? c : 0], sIn, channelScale(c));
     }
-    const perChannel = wScales.length > 1;
-    if (this.int16Outputs.has(o)) {
-      const s16 = int16Scale(this.threshold(o));
+    const int16 = this.int16Outputs.has(o);
+    if (int16 || convOp === 'ConvTranspose') {
+      const sOut = int16 ? int16Scale(this.threshold(o)) : (this.plan.scales.get(o) as number);
       const xf = this.names.fresh(`${o}_int_as_float`);
-      this.push('Cast', `${name}_cast`, [x], [xf], { to: int(dtypeToOnnx('float32')) }, 'integer convolution in float ops (exact while |acc| < 2^24)');
+      const doc = 'integer convolution in float ops: exact while every partial sum stays below 2^24';
+      this.push('Cast', `${name}_cast`, [x], [xf], { to: int(dtypeToOnnx('float32')) }, doc);
       const wf = this.constant(`${name}_weight_int`, new Tensor('float32', wq.dims, Float32Array.from(wq.data as Int8Array)));
       const ins = [xf, wf];
       if (bq) ins.push(this.constant(`${name}_bias_int`, new Tensor('float32', [M], Float32Array.from(bq))));
       const acc = this.names.fresh(`${o}_acc`);
-      const c = new Node({ opType: 'Conv', name, inputs: ins, outputs: [acc], attrs, docString: 'int32 accumulation on integer-valued floats' });
-      this.g.nodes.push(c);
-      const mult = new Float32Array(M);
-      for (let ch = 0; ch < M; ch++) mult[ch] = requantMultiplier(sIn, wScales[perChannel ? ch : 0], s16);
+      this.push(convOp, name, ins, [acc], Object.fromEntries(attrs), 'int32 accumulation on integer-valued floats', true);
+      const mult = new Float32Array(perChannel ? M : 1);
+      for (let c = 0; c < mult.length; c++) mult[c] = requantMultiplier(sIn, channelScale(c), sOut);
       const spatial = wq.rank - 2;
       const scaled = this.names.fresh(`${o}_scaled`);
-      this.push('Mul', `${name}_requant`, [acc, this.constant(`${name}_multiplier`, new Tensor('float32', [M, ...new Array<number>(spatial).fill(1)], mult))], [scaled], {}, 'fround(acc · M), M = fround(fround(s_in·s_w)/s_out)');
-      const out = into ?? o;
-      this.push('QuantizeLinear', `${name}_round`, [scaled, this.constant(`${name}_one`, tensorFrom('float32', [], [1])), this.zero('int16')], [out], {}, 'clamp(roundHalfEven(·)) to int16');
+      const mDims = perChannel ? [M, ...new Array<number>(spatial).fill(1)] : [];
+      this.push('Mul', `${name}_requant`, [acc, this.constant(`${name}_multiplier`, new Tensor('float32', mDims, mult))], [scaled], {}, 'fround(acc · M), M = fround(fround(s_in · s_w) / s_out)');
+      const out = into ?? (int16 ? o : this.int8Target(o));
+      this.push('QuantizeLinear', `${name}_round`, [scaled, this.constant(`${name}_one`, tensorFrom('float32', [], [1])), this.zero(int16 ? 'int16' : 'int8')], [out], {}, `clamp(roundHalfEven(·)) to ${int16 ? 'int16' : 'int8'}`);
+      if (!into && !int16) this.int8Name.set(o, out);
       return out;
     }
-    const names = this.weightInits(w, wq, wScales, node.opType === 'Conv' ? undefined : `${name}_weight`);
+    const names = this.weightInits(w, wq, wScales, baseName ? `${name}_weight` : undefined);
     const ins = [x, this.scale(xTensor), this.zero('int8'), names.q, names.scale, names.zp, this.scale(o), this.zero('int8')];
     if (bq) ins.push(this.constant(`${bias}_quantized`, new Tensor('int32', [M], bq)));
     const out = into ?? this.int8Target(o);
-    this.g.nodes.push(new Node({ opType: 'QLinearConv', name, inputs: ins, outputs: [out], attrs, docString: this.plan.fusedClamp.has(node) ? `output scale of ${this.plan.fusedClamp.get(node)?.label} (fused clamp)` : undefined }));
+    const fused = this.plan.fusedClamp.get(node);
+    this.push('QLinearConv', name, ins, [out], Object.fromEntries(attrs), fused ? `output scale of ${fused.label} (fused clamp)` : undefined, true);
     if (!into) this.int8Name.set(o, out);
     return out;
   }
@@ -426,6 +451,52 @@ class QuantizedEmitter {
     this.push('DequantizeLinear', `${t}_DequantizeLinear`, [this.int8(t), this.scale(t), this.zero('int8')], [name]);
     this.floatName.set(t, name);
     return name;
+  }
+
+  /** The float value of t for a CPU Conv/ConvTranspose/Gemm: DequantizeLinear with the scale repeated along an axis. */
+  private floatPerAxis_(t: string): string {
+    if (this.plan.imageInputs.has(t)) return this.int8(t);
+    const have = this.floatPerAxis.get(t);
+    if (have) return have;
+    const shape = this.plan.facts.get(t)?.shape;
+    const axis = shape ? [1, ...shape.keys()].find((a) => a < shape.length && typeof shape[a] === 'number' && (shape[a] as number) > 1) : undefined;
+    if (axis === undefined || !shape) return this.float(t);
+    const n = shape[axis] as number;
+    const s = this.plan.scales.get(t) as number;
+    const name = this.names.fresh(`${t}_dequantized_per_axis`);
+    this.push('DequantizeLinear', `${t}_DequantizeLinear_per_axis`, [this.int8(t), this.constant(`${t}_scale_per_axis`, new Tensor('float32', [n], new Float32Array(n).fill(s))), this.constant(`${t}_zero_point_per_axis`, new Tensor('int8', [n]))], [name], { axis: int(axis) },
+      'per-axis (same scale) so that onnxruntime keeps the float CPU op as it is');
+    this.floatPerAxis.set(t, name);
+    return name;
+  }
+
+  /** A constant Conv/ConvTranspose/Gemm bias as int32 (scale s_in · s_w[c]) behind a DequantizeLinear; undefined when its shape does not allow it. */
+  private dequantizedBias(node: Node, bias: string): string | undefined {
+    const { plan } = this;
+    const w = weightFor(plan, node, 1);
+    const bt = (this.src.initializers.get(bias) as Tensor);
+    const sIn = plan.scales.get(node.inputs[0]);
+    if (sIn === undefined || bt.rank > 1) return undefined;
+    const n = bt.size;
+    const wt = this.src.initializers.get(node.inputs[1]) as Tensor;
+    const wDim = w.axis === undefined ? 1 : wt.dims[w.axis];
+    if (w.axis !== undefined && n !== wDim && n !== 1) return undefined;
+    const len = w.axis === undefined ? n : Math.max(n, wDim);
+    const b = bt.toFloat32();
+    const scales = new Float32Array(len);
+    const q = new Int32Array(len);
+    for (let c = 0; c < len; c++) {
+      const sw = w.scales[w.axis === undefined ? 0 : c];
+      scales[c] = Math.fround(sIn * sw);
+      q[c] = quantizeBias(b[n > 1 ? c : 0], sIn, sw);
+    }
+    const per = len > 1 && w.axis !== undefined;
+    const uniform = !per;
+    const qName = this.constant(`${bias}_quantized`, new Tensor('int32', uniform ? bt.dims : [len], uniform ? q.subarray(0, n).slice() : q));
+    const sName = this.constant(`${bias}_scale`, new Tensor('float32', per ? [len] : [], per ? scales : scales.subarray(0, 1).slice()));
+    const out = this.names.fresh(`${bias}_dequantized`);
+    this.push('DequantizeLinear', `${bias}_DequantizeLinear`, [qName, sName], [out], per ? { axis: int(0) } : {}, 'int32 bias, scale s_in · s_w');
+    return out;
   }
 
   /** The dequantized int8 value of t, what a BPU op computing in float reads. */
@@ -497,11 +568,23 @@ class QuantizedEmitter {
     return name;
   }
 
-  private push(opType: string, name: string, inputs: string[], outputs: string[], attrs: Record<string, Attribute> = {}, doc?: string): Node {
-    const n = new Node({ opType, name: this.names.fresh(name), inputs, outputs, attrs, docString: doc });
+  /** Append a node; `exact` keeps `name` as it is (the node replacing the float node of that name). */
+  private push(opType: string, name: string, inputs: string[], outputs: string[], attrs: Record<string, Attribute> = {}, doc?: string, exact = false): Node {
+    const n = new Node({ opType, name: exact ? name : this.nodeNames.fresh(name), inputs, outputs, attrs, docString: doc });
     this.g.nodes.push(n);
     return n;
   }
+
+  /** The name the emitted node replacing `node` takes: its own, or a fresh one for an unnamed node. */
+  private nodeName(node: Node): string {
+    return node.name || this.nodeNames.fresh(node.opType);
+  }
+}
+
+/** int32 bias: clamp(rne(b / fround(s_in · s_w))). */
+function quantizeBias(b: number, sIn: number, sW: number): number {
+  const v = roundHalfEven(b / Math.fround(sIn * sW));
+  return Math.max(-2147483648, Math.min(2147483647, v));
 }
 
 function int(v: number): Attribute {

@@ -62,7 +62,7 @@ describe('ptq eval-preprocess', () => {
     const t = readNpy(path.join(out, 'small.npy'));
     expect(t.dtype).toBe('float32');
     expect(t.dims).toEqual([3, 4, 6]);
-    const a = Array.from(t.array);
+    const a = t.toNumbers();
     expect(a.slice(0, 24).every((v) => v === COLOUR[2] / 2)).toBe(true);
     expect(a.slice(48).every((v) => v === COLOUR[0] / 2)).toBe(true);
   });
