@@ -69,7 +69,7 @@ export interface Subgraph {
 export interface Boundary {
   value: string;
   kind: 'quantize' | 'dequantize';
-  /** producing node, or `input` for a model input */
+  /** producing node, or `input` for a (float) model input */
   from: string;
   /** consuming nodes, `output` for a model output */
   to: string[];

@@ -1,0 +1,99 @@
+/**
+ * Reading one model.yaml for the plugin: the optional top-level `nx-ptq:` block (project
+ * name, extra tags) is the plugin's own and is read here; the rest goes through the
+ * compiler's config loader, so the graph and the stages agree on every value and default.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import { ConfigError, ConfigIssue, parseConfig, parseYaml, PtqConfig } from '../../compiler/src/config';
+
+/** The top-level group the plugin owns. */
+export const BLOCK = 'nx-ptq';
+
+/** `nx-ptq: { name: mobilenet, tags: [zoo, vision] }` */
+export interface NxPtqBlock {
+  /** project name (default: the YAML's folder name) */
+  name?: string;
+  /** extra project tags (the march tag is always added) */
+  tags?: string[];
+}
+
+export interface ModelConfig {
+  cfg: PtqConfig;
+  block: NxPtqBlock;
+}
+
+/** Nx project names: no spaces, no `:` (task ids are `project:target`), nothing that reads as a path or option. */
+const PROJECT_NAME = /^[A-Za-z0-9_@][A-Za-z0-9._@/-]*$/;
+
+/**
+ * Reads `file` (absolute). `displayFile` names it in messages (workspace-relative). Throws a
+ * ConfigError (PtqError E_CONFIG) listing every problem, with YAML lines.
+ */
+export function readModelConfig(file: string, displayFile: string): ModelConfig {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new ConfigError(displayFile, [{ message: `cannot read the configuration: ${(e as Error).message}` }]);
+  }
+  const { doc, lines } = parseYaml(text, displayFile);
+  let block: NxPtqBlock = {};
+  let configText = text;
+  if (isMapping(doc) && BLOCK in doc) {
+    block = readBlock(doc[BLOCK], lines, displayFile);
+    configText = withoutBlock(text, doc, lines);
+  }
+  return { cfg: parseConfig(configText, { file: displayFile, dir: path.dirname(file) }), block };
+}
+
+function readBlock(value: unknown, lines: Record<string, number>, file: string): NxPtqBlock {
+  if (value === null || value === undefined) return {};
+  const issues: ConfigIssue[] = [];
+  const issue = (key: string | undefined, message: string, fix?: string): void => {
+    issues.push({ group: BLOCK, key, line: (key && lines[`${BLOCK}.${key}`]) || lines[BLOCK], message, fix });
+  };
+  const block: NxPtqBlock = {};
+  if (!isMapping(value)) {
+    issue(undefined, 'must be a mapping (keys: name, tags)', `write e.g. '${BLOCK}: { name: mobilenet }'`);
+  } else {
+    for (const [key, v] of Object.entries(value)) {
+      if (key === 'name') {
+        if (typeof v === 'string' && PROJECT_NAME.test(v)) block.name = v;
+        else issue(key, `must be a project name (letters, digits, '.', '_', '-', '@', '/'), got ${JSON.stringify(v)}`);
+      } else if (key === 'tags') {
+        const tags = typeof v === 'string' ? v.split(/[;,]/).map((t) => t.trim()).filter(Boolean) : v;
+        if (Array.isArray(tags) && tags.every((t) => typeof t === 'string' && t.trim() !== '')) block.tags = tags as string[];
+        else issue(key, 'must be a list of tags (strings)', "write e.g. 'tags: [zoo, vision]'");
+      } else {
+        issue(key, 'unknown key; allowed keys: name, tags');
+      }
+    }
+  }
+  if (issues.length) throw new ConfigError(file, issues);
+  return block;
+}
+
+/**
+ * The YAML text without the `nx-ptq` group, for the config loader (which knows only the
+ * reference's groups). The group's lines are blanked, so the loader's messages keep their
+ * line numbers; a layout where that is not safe (flow style, another key on the same line)
+ * falls back to the document as JSON (valid YAML, same values, lines lost).
+ */
+export function withoutBlock(text: string, doc: Record<string, unknown>, lines: Record<string, number>): string {
+  const src = text.split('\n');
+  const start = lines[BLOCK];
+  const others = Object.keys(doc)
+    .filter((k) => k !== BLOCK)
+    .map((k) => lines[k]);
+  const keyAtColumn0 = start !== undefined && /^(nx-ptq|'nx-ptq'|"nx-ptq")\s*:/.test(src[start - 1] ?? '');
+  if (keyAtColumn0 && others.every((l) => l !== undefined && l !== start)) {
+    const next = Math.min(...others.filter((l) => l > start), src.length + 1);
+    for (let i = start - 1; i < next - 1; i++) src[i] = src[i].endsWith('\r') ? '\r' : '';
+    return src.join('\n');
+  }
+  const rest = Object.fromEntries(Object.entries(doc).filter(([k]) => k !== BLOCK));
+  return JSON.stringify(rest);
+}
+
+const isMapping = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);

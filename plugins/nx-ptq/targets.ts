@@ -1,0 +1,155 @@
+/**
+ * The seven targets of a model project, built from its configuration (pure: no file access).
+ *
+ * How the cache key of each stage is made exact (DESIGN §2):
+ * - The config: NOT model.yaml as a file (any edit would re-run all seven stages), but the
+ *   sha256 of the stage's own config slice (`stageSlices`), so a change in one group re-runs
+ *   exactly the stages whose slice holds it, plus whatever their outputs change downstream.
+ *   The hash goes into `inputs` as `{runtime: 'echo nx-ptq <stage> slice <sha256>'}` and not
+ *   into `options`: Nx hashes the options, outputs and executor of EVERY target of a project
+ *   into each task's hash (its "ProjectConfiguration" input; checked on Nx 22.7.9), so a
+ *   slice hash in compile's options would re-run preprocess too. Inputs are per target.
+ *   Paths are not in the slices; the files they name are inputs, the outputs they place are
+ *   `outputs` (part of that project-wide hash: moving working_dir re-runs everything).
+ * - The files a stage reads: the model (every stage may re-read it for input names and
+ *   shapes), the calibration samples (preprocess and everything after it), the custom op
+ *   files (check and everything after it). Downstream stages also hash all upstream outputs
+ *   (`dependentTasksOutputFiles`, transitive: verify reads check's and quantize's models, not
+ *   only compile's .bin).
+ * - The toolchain (compiler, executors, plugin sources, lockfile): Nx never hashes a local
+ *   executor's code itself.
+ * A stage that reads a file outside the workspace cannot be hashed exactly: it is not cached.
+ */
+import * as crypto from 'crypto';
+import * as path from 'path';
+import type { TargetConfiguration } from '@nx/devkit';
+import { canonicalJson, PtqConfig, stageSlices } from '../../compiler/src/config';
+import { StageName, STAGE_NAMES, stageOutputs } from '../../compiler/src/stages';
+
+/** Files a stage reads besides its config slice and upstream outputs. */
+type FileGroup = 'model' | 'calibration' | 'customOp';
+
+interface StageInfo {
+  /** stages whose outputs it reads (its `dependsOn`) */
+  after: StageName[];
+  /** files it reads itself; a stage also hashes the files of every stage before it */
+  reads: FileGroup[];
+  description: string;
+}
+
+export const STAGES: Record<StageName, StageInfo> = {
+  preprocess: {
+    after: [],
+    reads: ['model', 'calibration'],
+    description: 'Convert the calibration samples to the training input format (calibration_data/)',
+  },
+  check: {
+    after: [],
+    reads: ['model', 'customOp'],
+    description: 'Check the float model, insert the input preprocessing, optimise it and place ops on BPU/CPU',
+  },
+  calibrate: { after: ['preprocess', 'check'], reads: [], description: 'Calibrate activation thresholds (QDQ calibrated model)' },
+  quantize: { after: ['calibrate'], reads: [], description: 'Emit the int8 quantized model' },
+  compile: { after: ['quantize'], reads: [], description: 'Compile the quantized model into the .bin heterogeneous model' },
+  perf: { after: ['compile'], reads: [], description: 'Estimate the performance of the .bin (hb_perf_result/)' },
+  verify: { after: ['compile'], reads: [], description: 'Verify that the float, quantized and .bin models agree' },
+};
+
+export interface TargetSettings {
+  /** target name of each stage */
+  names: Record<StageName, string>;
+  /** executor package or folder: targets use `<executors>:<stage>` */
+  executors: string;
+  /** the toolchain input: a named input, or the filesets themselves */
+  toolchain: string | string[];
+}
+
+export interface ModelProject {
+  /** workspace-relative folder of the model.yaml (the project root) */
+  root: string;
+  /** workspace-relative path of the model.yaml */
+  configFile: string;
+  workspaceRoot: string;
+  cfg: PtqConfig;
+}
+
+type Input = NonNullable<TargetConfiguration['inputs']>[number];
+
+/** The targets of one model project, keyed by target name. */
+export function buildTargets(model: ModelProject, settings: TargetSettings): Record<string, TargetConfiguration> {
+  const slices = stageSlices(model.cfg);
+  const targets: Record<string, TargetConfiguration> = {};
+  for (const stage of STAGE_NAMES) {
+    const files = stageFiles(stage, model);
+    const outputs = stageOutputs(stage, model.cfg).map((f) => workspacePath(path.join(model.cfg.model.workingDir, f), model));
+    const unhashable = [...files, ...outputs].some((f) => f === undefined);
+    const inputs: Input[] = [
+      ...(typeof settings.toolchain === 'string' ? [settings.toolchain] : settings.toolchain),
+      ...files.filter((f): f is string => f !== undefined),
+      { runtime: `echo nx-ptq ${stage} slice ${sliceHash(slices[stage])}` },
+    ];
+    if (STAGES[stage].after.length) inputs.push({ dependentTasksOutputFiles: '**/*', transitive: true });
+    targets[settings.names[stage]] = {
+      executor: `${settings.executors}:${stage}`,
+      options: { configFile: model.configFile },
+      inputs,
+      outputs: outputs.filter((f): f is string => f !== undefined),
+      dependsOn: STAGES[stage].after.map((s) => settings.names[s]),
+      cache: !unhashable,
+      metadata: {
+        description: STAGES[stage].description + (unhashable ? ' (not cached: it reads or writes files outside the workspace)' : ''),
+        technologies: ['nx-ptq', model.cfg.model.kind],
+        help: { command: 'npx ptq --help', example: { options: { configFile: model.configFile } } },
+      },
+    };
+  }
+  return targets;
+}
+
+/** sha256 of a slice's canonical JSON (what the stage memo hashes too). */
+export function sliceHash(slice: unknown): string {
+  return crypto.createHash('sha256').update(canonicalJson(slice)).digest('hex');
+}
+
+/** The file groups a stage hashes: its own and those of every stage before it. */
+export function fileGroups(stage: StageName): Set<FileGroup> {
+  const out = new Set<FileGroup>(STAGES[stage].reads);
+  for (const before of STAGES[stage].after) for (const g of fileGroups(before)) out.add(g);
+  return out;
+}
+
+/** Fileset inputs of a stage; undefined for a file outside the workspace. */
+function stageFiles(stage: StageName, model: ModelProject): (string | undefined)[] {
+  const { cfg } = model;
+  const groups = fileGroups(stage);
+  const files: (string | undefined)[] = [];
+  if (groups.has('model')) {
+    for (const f of [cfg.model.onnxModel, cfg.model.prototxt, cfg.model.caffeModel]) if (f) files.push(workspacePath(f, model));
+  }
+  if (groups.has('calibration')) {
+    // The preprocess stage reads the files directly inside each cal_data_dir (sub-folders skipped).
+    for (const inp of cfg.inputs) if (inp.calDataDir) files.push(globIn(workspacePath(inp.calDataDir, model), '*'));
+  }
+  if (groups.has('customOp') && cfg.customOp) {
+    for (const f of cfg.customOp.registerFiles) files.push(workspacePath(f, model));
+  }
+  return [...new Set(files)];
+}
+
+function globIn(dir: string | undefined, glob: string): string | undefined {
+  return dir === undefined ? undefined : `${dir}/${glob}`;
+}
+
+/** `{projectRoot}/…` inside the project, `{workspaceRoot}/…` elsewhere in the workspace, undefined outside. */
+export function workspacePath(abs: string, model: Pick<ModelProject, 'root' | 'workspaceRoot'>): string | undefined {
+  const rel = toPosix(path.relative(model.workspaceRoot, abs));
+  if (rel === '' || rel === '..' || rel.startsWith('../') || path.isAbsolute(rel)) return undefined;
+  const root = model.root === '.' ? '' : model.root;
+  if (root === '') return `{projectRoot}/${rel}`;
+  if (rel.startsWith(`${root}/`)) return `{projectRoot}/${rel.slice(root.length + 1)}`;
+  return `{workspaceRoot}/${rel}`;
+}
+
+export function toPosix(p: string): string {
+  return p.split(path.sep).join('/');
+}
