@@ -6,7 +6,8 @@
  *
  * Project name: the YAML's folder name, or `nx-ptq: { name: … }` in the YAML. Tags:
  * `march:<march>` plus `nx-ptq: { tags: [...] }`. A model.yaml that does not load is
- * reported (file, line, fix) and the other models stay in the graph.
+ * reported (file, line, fix) and the other models stay in the graph and keep building
+ * (option `invalidConfig`).
  */
 import * as path from 'path';
 import {
@@ -16,13 +17,14 @@ import {
   CreateNodesResult,
   CreateNodesResultV2,
   CreateNodesV2,
+  logger,
   ProjectConfiguration,
 } from '@nx/devkit';
 import { minimatch } from 'minimatch';
 import { isPtqError, PtqError } from '../../compiler/src/errors';
 import { ConfigError } from '../../compiler/src/config';
 import { StageName, STAGE_NAMES } from '../../compiler/src/stages';
-import { readModelConfig } from './model-config';
+import { readModelConfig, readProjectName } from './model-config';
 import { buildTargets, TargetSettings, toPosix } from './targets';
 
 export interface NxPtqPluginOptions {
@@ -39,6 +41,14 @@ export interface NxPtqPluginOptions {
   toolchainInput?: string;
   /** where the executors live, as Nx resolves them (default: the repository's executors/ folder) */
   executors?: string;
+  /**
+   * What a model.yaml that does not load becomes:
+   * - `project` (default): a project whose targets fail with the error, plus a warning each
+   *   time the graph is computed; every other model still builds. (Nx 22's CLI refuses to run
+   *   anything at all while a plugin reports an error, so `error` blocks the whole zoo.)
+   * - `error`: a graph error (Nx prints it and stops): for CI jobs that lint the zoo.
+   */
+  invalidConfig?: 'project' | 'error';
 }
 
 /** Every YAML file reaches the plugin; `configGlob` picks the models among them. */
@@ -50,6 +60,7 @@ const TOOLCHAIN_SOURCES = ['compiler/src', 'compiler/proto', 'executors', 'plugi
 
 interface NormalizedOptions {
   configGlob: string;
+  invalidConfig: 'project' | 'error';
   toolchainInput: string;
   executors?: string;
   names: Record<StageName, string>;
@@ -62,7 +73,11 @@ function normalizeOptions(options: NxPtqPluginOptions | undefined): NormalizedOp
   ) as Record<StageName, string>;
   const dup = STAGE_NAMES.find((s, i) => STAGE_NAMES.findIndex((t) => names[t] === names[s]) !== i);
   if (dup) throw new Error(`nx-ptq plugin options: two stages are named '${names[dup]}'; give each stage its own target name`);
-  return { configGlob: o.configGlob ?? '**/model.yaml', toolchainInput: o.toolchainInput ?? 'toolchain', executors: o.executors, names };
+  const invalidConfig = o.invalidConfig ?? 'project';
+  if (invalidConfig !== 'project' && invalidConfig !== 'error') {
+    throw new Error(`nx-ptq plugin options: invalidConfig must be 'project' or 'error', got ${JSON.stringify(invalidConfig)}`);
+  }
+  return { configGlob: o.configGlob ?? '**/model.yaml', invalidConfig, toolchainInput: o.toolchainInput ?? 'toolchain', executors: o.executors, names };
 }
 
 /** Settings that depend on the workspace: executor location and the toolchain input. */
@@ -87,8 +102,20 @@ function targetSettings(opts: NormalizedOptions, context: CreateNodesContextV2):
 function createModelProject(configFile: string, opts: NormalizedOptions, context: CreateNodesContextV2, settings: TargetSettings): CreateNodesResult {
   const root = toPosix(path.dirname(configFile));
   const abs = path.join(context.workspaceRoot, configFile);
-  const { cfg, block } = readModelConfig(abs, configFile);
-  const name = block.name ?? (root === '.' ? path.basename(context.workspaceRoot) : path.basename(root));
+  const folderName = root === '.' ? path.basename(context.workspaceRoot) : path.basename(root);
+  let model: ReturnType<typeof readModelConfig>;
+  try {
+    model = readModelConfig(abs, configFile);
+  } catch (e) {
+    if (!isPtqError(e)) throw e;
+    const error = describe(e);
+    if (opts.invalidConfig === 'error') throw error;
+    const name = readProjectName(abs) ?? folderName;
+    logger.warn(`nx-ptq: ${error.message}\n  (the targets of project '${name}' fail until ${configFile} is fixed)`);
+    return { projects: { [root]: invalidProject(name, root, configFile, error.message, settings) } };
+  }
+  const { cfg, block } = model;
+  const name = block.name ?? folderName;
   const targets = buildTargets({ root, configFile, workspaceRoot: context.workspaceRoot, cfg }, settings);
   const project: ProjectConfiguration = {
     name,
@@ -105,6 +132,29 @@ function createModelProject(configFile: string, opts: NormalizedOptions, context
   return { projects: { [root]: project } };
 }
 
+/** The project of a model.yaml that does not load: each target fails with the error. */
+function invalidProject(name: string, root: string, configFile: string, message: string, settings: TargetSettings): ProjectConfiguration {
+  const targets = Object.fromEntries(
+    STAGE_NAMES.map((s) => [
+      settings.names[s],
+      {
+        executor: `${settings.executors}:config-error`,
+        options: { configFile, message },
+        cache: false,
+        metadata: { description: `Fails: ${configFile} does not load`, technologies: ['nx-ptq'] },
+      },
+    ]),
+  );
+  return {
+    name,
+    root,
+    projectType: 'application',
+    tags: ['nx-ptq:invalid-config'],
+    targets,
+    metadata: { description: `${configFile} does not load: ${message}`, technologies: ['nx-ptq'] },
+  };
+}
+
 async function createNodesInternal(
   files: readonly string[],
   options: NxPtqPluginOptions | undefined,
@@ -117,13 +167,7 @@ async function createNodesInternal(
   let errors: Array<[string | null, Error]> = [];
   try {
     results = await createNodesFromFiles(
-      (file) => {
-        try {
-          return createModelProject(file, opts, context, settings);
-        } catch (e) {
-          throw isPtqError(e) ? describe(e) : e;
-        }
-      },
+      (file) => createModelProject(file, opts, context, settings),
       models,
       options,
       context,
@@ -166,6 +210,9 @@ function dropDuplicateNames(
     });
   return { results: out, errors: [...errors, ...more] };
 }
+
+/** The plugin's name in Nx's messages. */
+export const name = 'nx-ptq';
 
 export const createNodes: CreateNodesV2<NxPtqPluginOptions> = [YAML_GLOB, createNodesInternal];
 /** Nx 22 prefers this name; Nx 23+ calls `createNodes`. Same function. */

@@ -47,6 +47,16 @@ export function readModelConfig(file: string, displayFile: string): ModelConfig 
   return { cfg: parseConfig(configText, { file: displayFile, dir: path.dirname(file) }), block };
 }
 
+/** The `nx-ptq.name` of a YAML that may be invalid otherwise; undefined when it cannot be read. */
+export function readProjectName(file: string): string | undefined {
+  try {
+    const { doc, lines } = parseYaml(fs.readFileSync(file, 'utf8'));
+    return isMapping(doc) && BLOCK in doc ? readBlock(doc[BLOCK], lines, file).name : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 function readBlock(value: unknown, lines: Record<string, number>, file: string): NxPtqBlock {
   if (value === null || value === undefined) return {};
   const issues: ConfigIssue[] = [];

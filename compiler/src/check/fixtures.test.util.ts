@@ -140,6 +140,17 @@ export function withPreprocessStage(): Model {
   return m;
 }
 
+/** conv → relu0 → flatten → fc1 → relu1 → fc2 → relu2 → fc3: a VGG-style fully connected head. */
+export function mlpHead(): Model {
+  const b = new GraphBuilder('mlp_head', { seed: 17 });
+  const x = b.input('data', 'float32', [1, 8, 4, 4]);
+  let y = b.flatten(b.relu(b.conv(x, { outChannels: 8, kernel: 3, pad: 1, name: 'conv' }), 'relu0'), 1, 'flatten');
+  y = b.relu(b.gemm(y, 64, { name: 'fc1' }), 'relu1');
+  y = b.relu(b.gemm(y, 32, { name: 'fc2' }), 'relu2');
+  b.output(b.gemm(y, 10, { name: 'fc3' }), 'out');
+  return b.build();
+}
+
 /** conv (C channels) → ArgMax over channels (segmentation head). */
 export function argMaxHead(channels: number): Model {
   const b = new GraphBuilder(`argmax_${channels}`, { seed: 9 });

@@ -2,7 +2,7 @@ import { ARCHITECTURES } from '../../../scripts/fixtures/architectures';
 import { PtqError } from '../errors';
 import { Model } from '../onnx/ir';
 import {
-  argMaxHead, bigKernelMidGraph, channelSoftmaxOutput, manyOutputs, opset9Model, passiveBetweenCpuOps, reduceMeanModel,
+  argMaxHead, bigKernelMidGraph, mlpHead, channelSoftmaxOutput, manyOutputs, opset9Model, passiveBetweenCpuOps, reduceMeanModel,
   reentrantBranch, reshapeSoftmaxTail, resizeModel, scaleByVector, shapeChainFlatten, singleOp, topKMidGraph, twoInputs, withNms, withPreprocessStage,
 } from './fixtures.test.util';
 import { overridesFromConfig } from './overrides';
@@ -174,6 +174,13 @@ describe('hand-built models', () => {
     expect(cpuNodes(p)).toEqual([]);
     expect(node(p, 'fc').type).toBe('HzSQuantizedConv');
     expect(p.subgraphs.length).toBe(1);
+  });
+
+  it('a fully connected head stays on the X3 BPU: Flatten folds into fc1, 2-D Relus fuse into their Gemm', () => {
+    const p = place(mlpHead(), 'bernoulli2');
+    expect(cpuNodes(p)).toEqual([]);
+    expect(p.subgraphs.length).toBe(1);
+    expect(['fc1', 'fc2', 'fc3'].map((n) => node(p, n).type)).toEqual(['HzSQuantizedConv', 'HzSQuantizedConv', 'HzSQuantizedConv']);
   });
 
   it('Resize: nearest needs power-of-2 factors, linear takes any', () => {

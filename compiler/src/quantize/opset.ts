@@ -21,14 +21,22 @@ import { Namer } from './names';
  * - Upsample (7–9) and Resize-10 → Resize-13 (asymmetric coordinates; nearest: floor when
  *   enlarging, ceil when shrinking, as the old ops did)
  * Other operators kept their signature between opset 7 and 13. Models older than opset 7
- * (legacy broadcast attributes) are refused. Returns one note per rewrite kind.
+ * (legacy broadcast attributes) are refused. Returns one note per rewrite kind, and the values
+ * the rewrites added that hold the same numbers as an original value.
  */
-export function raiseOpset(model: Model, target: number): string[] {
+export interface RaiseResult {
+  notes: string[];
+  /** values the rewrites added → the original value holding the same numbers (for thresholds) */
+  aliases: Map<string, string>;
+}
+
+export function raiseOpset(model: Model, target: number): RaiseResult {
   const from = model.opset('');
   if (from === undefined) {
     throw new PtqError('E_MODEL_OPSET', 'the model imports no default-domain (ai.onnx) opset', { fix: 're-export the model with opset 11 or later' });
   }
-  if (from >= target) return [];
+  const aliases = new Map<string, string>();
+  if (from >= target) return { notes: [], aliases };
   if (from < 7) {
     throw new PtqError('E_MODEL_OPSET', `the model uses opset ${from}; quantization needs opset ${target} and converts from opset 7 or later only`, {
       fix: 're-export the model with opset 11 or later',
@@ -37,11 +45,11 @@ export function raiseOpset(model: Model, target: number): string[] {
   const facts = safeInfer(model);
   const notes = new Map<string, number>();
   const note = (what: string): void => void notes.set(what, (notes.get(what) ?? 0) + 1);
-  convertGraph(model, model.graph, from, facts, note);
+  convertGraph(model, model.graph, from, facts, note, aliases);
   const entry = model.opsetImports.find((o) => o.domain === '' || o.domain === 'ai.onnx');
   if (entry) entry.version = target;
   if (model.irVersion < 7) model.irVersion = 7;
-  return [`opset ${from} → ${target}`, ...[...notes].map(([k, n]) => `${n} × ${k}`)];
+  return { notes: [`opset ${from} → ${target}`, ...[...notes].map(([k, n]) => `${n} × ${k}`)], aliases };
 }
 
 function safeInfer(model: Model): Map<string, ValueFacts> {
@@ -54,7 +62,7 @@ function safeInfer(model: Model): Map<string, ValueFacts> {
 
 type Note = (what: string) => void;
 
-function convertGraph(model: Model, g: Graph, from: number, facts: Map<string, ValueFacts>, note: Note): void {
+function convertGraph(model: Model, g: Graph, from: number, facts: Map<string, ValueFacts>, note: Note, aliases: Map<string, string>): void {
   const names = new Namer(g);
   const nodeNames = new Namer(g, 'nodes');
   const readers = new Map<string, number>();
@@ -70,8 +78,8 @@ function convertGraph(model: Model, g: Graph, from: number, facts: Map<string, V
   const dtypeOf = (v: string): Tensor['dtype'] => facts.get(v)?.dtype ?? g.typeOf(v)?.dtype ?? 'float32';
   for (const node of g.nodes) {
     for (const a of node.attrs.values()) {
-      if (a.type === 'graph') convertGraph(model, a.value, from, facts, note);
-      else if (a.type === 'graphs') a.value.forEach((s) => convertGraph(model, s, from, facts, note));
+      if (a.type === 'graph') convertGraph(model, a.value, from, facts, note, aliases);
+      else if (a.type === 'graphs') a.value.forEach((s) => convertGraph(model, s, from, facts, note, aliases));
     }
     if (node.domain && node.domain !== 'ai.onnx') {
       out.push(node);
@@ -177,6 +185,8 @@ function convertGraph(model: Model, g: Graph, from: number, facts: Map<string, V
             const res = names.fresh(`${node.outputs[0]}_2d_out`);
             out.push(new Node({ opType: 'Reshape', name: nodeNames.fresh(`${node.name || node.outputs[0]}_reshape_in`), inputs: [node.inputs[0], constInput(node, 'shape2d', i64([outer, inner]))], outputs: [flat] }));
             const y = node.outputs[0];
+            aliases.set(flat, node.inputs[0]);
+            aliases.set(res, y);
             node.inputs = [flat];
             node.outputs = [res];
             node.setAttr('axis', { type: 'int', value: 1 });

@@ -93,7 +93,7 @@ export function planQuantization(source: Model, spec: QuantizeSpec): QuantPlan {
     });
   }
   const model = cloneModel(source);
-  const notes = raiseOpset(model, MIN_OPSET);
+  const { notes, aliases } = raiseOpset(model, MIN_OPSET);
   const g = model.graph;
   for (const n of g.nodes) {
     if (!n.domain && QUANTIZED_OPS.has(n.opType)) {
@@ -125,7 +125,7 @@ export function planQuantization(source: Model, spec: QuantizeSpec): QuantPlan {
 
   const missing: string[] = [];
   const threshold = (t: string): number | undefined => {
-    const a = spec.activations[t];
+    const a = spec.activations[t] ?? spec.activations[aliases.get(t) ?? ''];
     return a && typeof a.threshold === 'number' ? a.threshold : undefined;
   };
   const needScale = (t: string, via?: string): number => {

