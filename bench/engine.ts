@@ -6,6 +6,9 @@ import { findOp } from '../compiler/src/ops/registry';
 import { Engine } from '../compiler/src/runtime/engine';
 import { OrtEngine } from '../compiler/src/runtime/ort';
 import { ReferenceEngine } from '../compiler/src/runtime/reference';
+import { decodeModel } from '../compiler/src/onnx/decode';
+import { encodeModel } from '../compiler/src/onnx/encode';
+import { optimizeModel } from '../compiler/src/optimize/pipeline';
 import { ArchName, ARCHITECTURES } from '../scripts/fixtures/architectures';
 import { collectRanges, foldBatchNorm, Range, toQLinear } from './qlinear-fixture';
 
@@ -24,7 +27,7 @@ import { collectRanges, foldBatchNorm, Range, toQLinear } from './qlinear-fixtur
  * JSON line per (model, path) on stdout; the outputs of the two engines are compared.
  */
 
-type Path = 'float' | 'int8' | 'uint8';
+type Path = 'float' | 'float-optimized' | 'int8' | 'uint8';
 
 interface Options {
   models: ArchName[];
@@ -62,7 +65,7 @@ interface Row {
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { models: ['mobilenetv2', 'resnet18'], paths: ['float', 'int8'], runs: 5, warmup: 1, budget: 60, size: 224, width: 1 };
+  const o: Options = { models: ['mobilenetv2', 'resnet18'], paths: ['float', 'float-optimized', 'int8'], runs: 5, warmup: 1, budget: 60, size: 224, width: 1 };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const v = argv[++i];
@@ -228,7 +231,16 @@ async function main(): Promise<void> {
       rows.push(row);
       console.log(JSON.stringify(row));
     }
-    const intPaths = o.paths.filter((p): p is 'int8' | 'uint8' => p !== 'float');
+    if (o.paths.includes('float-optimized')) {
+      // the model as nx-ptq's stages run it: after the optimisation pipeline (BN folded, …);
+      // both engines get the same optimised model
+      const opt = decodeModel(encodeModel(model), name);
+      optimizeModel(opt);
+      const { row } = await compare(name, 'float-optimized', opt, feeds, o, { macs: stats.macs });
+      rows.push(row);
+      console.log(JSON.stringify(row));
+    }
+    const intPaths = o.paths.filter((p): p is 'int8' | 'uint8' => p === 'int8' || p === 'uint8');
     let ranges: Map<string, Range> | undefined;
     let folded: Model | undefined;
     for (const path of intPaths) {
