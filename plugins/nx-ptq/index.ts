@@ -108,7 +108,7 @@ function createModelProject(configFile: string, opts: NormalizedOptions, context
     model = readModelConfig(abs, configFile);
   } catch (e) {
     if (!isPtqError(e)) throw e;
-    const error = describe(e);
+    const error = toNxError(e);
     if (opts.invalidConfig === 'error') throw error;
     const name = readProjectName(abs) ?? folderName;
     logger.warn(`nx-ptq: ${error.message}\n  (the targets of project '${name}' fail until ${configFile} is fixed)`);
@@ -183,7 +183,7 @@ async function createNodesInternal(
 }
 
 /** A PtqError as Nx prints it: the located message and fix, then any further problems. */
-function describe(e: PtqError): Error {
+function toNxError(e: PtqError): Error {
   const more = e instanceof ConfigError ? e.allLines().slice(1) : [];
   const first = e instanceof ConfigError ? e.allLines()[0] : e.message;
   return new Error([`${first}${e.fix ? ` (fix: ${e.fix})` : ''}`, ...more].join('\n'));
@@ -198,7 +198,7 @@ function dropDuplicateNames(
   for (const [file, r] of results) {
     for (const p of Object.values(r.projects ?? {})) byName.set(p.name!, [...(byName.get(p.name!) ?? []), file]);
   }
-  const clash = new Set([...byName.values()].filter((fs) => fs.length > 1).flat());
+  const clash = new Set([...byName.values()].filter((files) => files.length > 1).flat());
   if (!clash.size) return { results, errors };
   const out = results.filter(([file]) => !clash.has(file));
   const more = results

@@ -37,7 +37,7 @@ interface StageInfo {
   description: string;
 }
 
-export const STAGES: Record<StageName, StageInfo> = {
+export const STAGE_INFO: Record<StageName, StageInfo> = {
   preprocess: {
     after: [],
     reads: ['model', 'calibration'],
@@ -88,16 +88,16 @@ export function buildTargets(model: ModelProject, settings: TargetSettings): Rec
       ...files.filter((f): f is string => f !== undefined),
       { runtime: `echo nx-ptq ${stage} slice ${sliceHash(slices[stage])}` },
     ];
-    if (STAGES[stage].after.length) inputs.push({ dependentTasksOutputFiles: '**/*', transitive: true });
+    if (STAGE_INFO[stage].after.length) inputs.push({ dependentTasksOutputFiles: '**/*', transitive: true });
     targets[settings.names[stage]] = {
       executor: `${settings.executors}:${stage}`,
       options: { configFile: model.configFile },
       inputs,
       outputs: outputs.filter((f): f is string => f !== undefined),
-      dependsOn: STAGES[stage].after.map((s) => settings.names[s]),
+      dependsOn: STAGE_INFO[stage].after.map((s) => settings.names[s]),
       cache: !unhashable,
       metadata: {
-        description: STAGES[stage].description + (unhashable ? ' (not cached: it reads or writes files outside the workspace)' : ''),
+        description: STAGE_INFO[stage].description + (unhashable ? ' (not cached: it reads or writes files outside the workspace)' : ''),
         technologies: ['nx-ptq', model.cfg.model.kind],
         help: { command: 'npx ptq --help', example: { options: { configFile: model.configFile } } },
       },
@@ -113,8 +113,8 @@ export function sliceHash(slice: unknown): string {
 
 /** The file groups a stage hashes: its own and those of every stage before it. */
 export function fileGroups(stage: StageName): Set<FileGroup> {
-  const out = new Set<FileGroup>(STAGES[stage].reads);
-  for (const before of STAGES[stage].after) for (const g of fileGroups(before)) out.add(g);
+  const out = new Set<FileGroup>(STAGE_INFO[stage].reads);
+  for (const before of STAGE_INFO[stage].after) for (const g of fileGroups(before)) out.add(g);
   return out;
 }
 

@@ -260,7 +260,9 @@ class WireReader {
       this.buf.copyWithin(start - shift, start, end);
       return new Float32Array(this.buf.buffer, this.buf.byteOffset + start - shift, n);
     }
-    return new Float32Array(this.buf.slice(start, end).buffer);
+    const copy = new Float32Array(n);
+    new Uint8Array(copy.buffer).set(this.buf.subarray(start, end));
+    return copy;
   }
 
   doubleRun(start: number, end: number): Float32Array {

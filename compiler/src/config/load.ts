@@ -165,13 +165,16 @@ function keyLines(text: string, events: yaml.Event[]): Record<string, number> {
 const isMapping = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
 
 /** Top-level structure, unknown keys, per-key values (zod) and missing keys. */
+/** Top-level groups owned by other tools (the Nx plugin reads `nx-ptq`); the loader ignores them. */
+const FOREIGN_GROUPS: readonly string[] = ['nx-ptq'];
+
 function validateGroups(doc: unknown, issues: IssueList, modelType?: ModelKind): RawConfig | undefined {
   if (!isMapping(doc)) {
     issues.add(undefined, undefined, `the configuration must be a mapping of groups (${REQUIRED_GROUPS.join(', ')}), got ${showValue(doc)}`);
     return undefined;
   }
   for (const key of Object.keys(doc)) {
-    if ((GROUP_NAMES as string[]).includes(key)) continue;
+    if ((GROUP_NAMES as string[]).includes(key) || FOREIGN_GROUPS.includes(key)) continue;
     const owner = GROUP_NAMES.find((g) => groupKeys(g).includes(key));
     const guess = closest(key, GROUP_NAMES);
     issues.add(

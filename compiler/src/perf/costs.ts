@@ -65,8 +65,10 @@ export interface BpuCosts {
 }
 
 export interface ModeCosts {
-  /** a BPU value stays on-chip between layers when its padded size is at most this fraction of the on-chip memory */
+  /** a value feeding only the next layer stays on-chip when its padded size is at most this fraction of the on-chip memory */
   residentFraction: number;
+  /** any value (shortcuts, branch inputs) is held on-chip until its last consumer when at most this fraction */
+  holdFraction: number;
   /** chains of single-consumer layers are streamed through on-chip row buffers (layer fusion) whatever their size */
   streamChains: boolean;
   /** compute multiplier (halo recompute and small tiles of fused chains) */
@@ -130,6 +132,22 @@ export interface MarchCosts {
     /** per inference: task submission, scheduling, waiting for completion (hrt_model_exec's TaskPendingTime and the rest) */
     perInferenceUs: number;
   };
+  /** published board numbers the constants were fitted to (calibration.test.ts checks them) */
+  calibration?: {
+    conditions: string;
+    targets: CalibrationTarget[];
+    /** allowed relative error of an estimate */
+    tolerance: number;
+  };
+}
+
+export interface CalibrationTarget {
+  /** a fixture architecture of scripts/fixtures/architectures.ts */
+  model: string;
+  metric: 'bpuMs' | 'endToEndMs';
+  ms: number;
+  /** a key of the file's `sources` */
+  source: string;
 }
 
 const cache = new Map<March, MarchCosts>();
@@ -176,6 +194,7 @@ export function validateCosts(c: MarchCosts): string[] {
     if (!mc) out.push(`compileMode.${m} missing`);
     else {
       num(`compileMode.${m}.residentFraction`, mc.residentFraction, 0, 1);
+      num(`compileMode.${m}.holdFraction`, mc.holdFraction, 0, 1);
       num(`compileMode.${m}.computeScale`, mc.computeScale, 1);
       num(`compileMode.${m}.overlap`, mc.overlap, 0, 1);
     }

@@ -270,17 +270,49 @@ export function estimatePerf(model: Model, placement: Placement, opts: PerfOptio
   }
 
   // ---------------------------------------------------------------- residency, tiling, latency
+  const dequantized = new Set(placement.boundaries.filter((bd) => bd.kind === 'dequantize').map((bd) => bd.value));
+  const bytesMemo = new Map<string, number>();
   const bytesOf = (v: string): number => {
+    let n = bytesMemo.get(v);
+    if (n === undefined) {
+      n = valueBytes(v);
+      bytesMemo.set(v, n);
+    }
+    return n;
+  };
+  const records = readPreprocessRecords(model);
+  const valueBytes = (v: string): number => {
+    const rt = o.inputTypeRt[v];
+    if (rt && rt !== 'featuremap') return imagePixels(v) * bytesPerPixel(rt); // the BPU reads the runtime image as is
     const prod = producer.get(v);
     const p = prod ? placeOf.get(prod) : undefined;
-    const t = p?.on === 'BPU' ? BYTES[p.outputType] ?? 1 : 1;
+    // a conv leaving the BPU for a Dequantize writes its int32 accumulators (the checker's int8/int32)
+    const t = p?.on !== 'BPU' ? 1 : dequantized.has(v) && isMacClass(layerOf.get(prod!)?.geo.opClass ?? 'other') ? 4 : BYTES[p.outputType] ?? 1;
     return paddedBytes(knownShape(facts, v), costs, t);
   };
+  function imagePixels(input: string): number {
+    const shape = knownShape(facts, input);
+    const layout = records.find((r) => r.input === input)?.layout ?? 'NCHW';
+    return shape && shape.length === 4 ? shape[0] * (layout === 'NHWC' ? shape[1] * shape[2] : shape[2] * shape[3]) : elementsOf(shape);
+  }
   const onChip = costs.bpu.onChipKiB * 1024;
   const consumerLayers = (v: string): Layer[] => [...new Set((consumers.get(v) ?? []).map((c) => layerOf.get(c)).filter((l): l is Layer => l !== undefined))];
 
-  /** The value never goes through DDR between its producing layer and its consumers. */
+  /**
+   * The value never goes through DDR between its producing layer and its consumers: it feeds
+   * only the next layer and fits the mode's share of the on-chip memory (or that chain is
+   * streamed), or — bandwidth mode — it is held on-chip for later layers (shortcuts, branches).
+   */
+  const residentMemo = new Map<string, boolean>();
   function resident(v: string): boolean {
+    let r = residentMemo.get(v);
+    if (r === undefined) {
+      r = decideResident(v);
+      residentMemo.set(v, r);
+    }
+    return r;
+  }
+  function decideResident(v: string): boolean {
     if (!level.onChipReuse || graphOutputs.has(v)) return false;
     const prod = producer.get(v);
     const pl = prod ? layerOf.get(prod) : undefined;
@@ -291,8 +323,10 @@ export function estimatePerf(model: Model, placement: Placement, opts: PerfOptio
     if (cls.some((l) => l.functionCall !== pl.functionCall)) return false;
     // written in place into a concat (or a view): follows the concat's output
     if (cls.length === 1 && cls[0].inPlace && cls[0] !== pl) return cls[0].outputs.every((ov) => resident(ov));
-    if (bytesOf(v) <= onChip * mode.residentFraction) return true;
-    return mode.streamChains && cls.length === 1 && cls[0].index === pl.index + 1;
+    const bytes = bytesOf(v);
+    if (bytes <= onChip * mode.holdFraction) return true;
+    const next = cls.length === 1 && cls[0].index === pl.index + 1;
+    return next && (bytes <= onChip * mode.residentFraction || mode.streamChains);
   }
 
   const peakMacsPerMs = costs.bpu.macsPerCycle * costs.bpu.clockGHz * 1e6;
@@ -354,7 +388,10 @@ export function estimatePerf(model: Model, placement: Placement, opts: PerfOptio
     const sgLayers = layers.filter((l) => l.subgraph === sg.id);
     callsPerSubgraph.set(sg.id, splitCalls(sgLayers, o.maxTimePerFc, costs.bpu.functionCallOverheadUs));
   }
-  if (o.maxTimePerFc > 0) for (const l of layers) costLayer(l);
+  if (o.maxTimePerFc > 0) {
+    residentMemo.clear();
+    for (const l of layers) costLayer(l);
+  }
 
   // ---------------------------------------------------------------- per-op entries
   const entries: OpPerf[] = [];
@@ -416,10 +453,7 @@ export function estimatePerf(model: Model, placement: Placement, opts: PerfOptio
   for (const v of imageInputs) {
     const t = o.inputTypeRt[v.name];
     const ic = costs.input[t];
-    const shape = knownShape(facts, v.name);
-    const layout = readPreprocessRecords(model).find((r) => r.input === v.name)?.layout ?? 'NCHW';
-    const pixels = shape && shape.length === 4 ? shape[0] * (layout === 'NHWC' ? shape[1] * shape[2] : shape[2] * shape[3]) : elementsOf(shape);
-    const bytes = pixels * bytesPerPixel(t);
+    const bytes = imagePixels(v.name) * bytesPerPixel(t);
     borders.push({
       name: imageInputs.length > 1 ? `Preprocess_${v.name}` : 'Preprocess', kind: 'preprocess', value: v.name, elements: bytes,
       latencyMs: (ic.fixedUs + (bytes * ic.nsPerByte) / 1000) / 1000, estimate: true,

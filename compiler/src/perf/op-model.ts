@@ -167,7 +167,9 @@ export function opGeometry(n: Node, facts: Map<string, ValueFacts>, isConst: (v:
       } else {
         geo.opClass = g > 1 ? 'groupConv' : spatialOut && kh === 1 && kw === 1 ? 'fc' : kh === 1 && kw === 1 ? 'conv1x1' : kh === 3 && kw === 3 ? 'conv3x3' : 'convKxK';
         const rows = spatialOut ? yo.n : yo.n * ah(yo.h) * aw(yo.w);
-        geo.paddedMacs = g * rows * align(coutG, al.convOutputChannels) * align(cinG, al.convInputChannels) * kh * kw;
+        // few input channels (an image's 3): the kernel's columns are packed into the channel lanes
+        const reduction = cinG < al.convInputChannels ? align(cinG * kw, al.convInputChannels) * kh : align(cinG, al.convInputChannels) * kh * kw;
+        geo.paddedMacs = g * rows * align(coutG, al.convOutputChannels) * reduction;
         geo.weightBytes = g * align(coutG, al.convOutputChannels) * align(cinG, al.convInputChannels) * kh * kw + paramBytes(cout);
       }
     }

@@ -5,7 +5,7 @@ import { insertPreprocess } from '../preprocess/hz-preprocess';
 import { OrtEngine } from '../runtime/ort';
 import { ReferenceEngine } from '../runtime/reference';
 import { emitCalibratedModel, emitQuantizedModel, QuantizeSpec } from './index';
-import { compareEngines, cosine, maxThresholds, onnxCheck, randomFeeds, toNhwc } from './quantize.test.util';
+import { compareEngines, cosine, EngineAgreement, maxThresholds, onnxCheck, randomFeeds, toNhwc } from './quantize.test.util';
 
 /**
  * The whole float → optimized → calibrated / quantized path on real architectures (random
@@ -21,8 +21,8 @@ function prepare(model: Model): Model {
 }
 
 const CASES: [string, () => Model][] = [
-  ['MobileNetV2', () => prepare(mobileNetV2({ width: 0.5, inputSize: 64, numClasses: 16 }).model)],
-  ['ResNet18', () => prepare(resNet18({ width: 0.25, inputSize: 64, numClasses: 16 }).model)],
+  ['MobileNetV2', () => prepare(mobileNetV2({ width: 0.5, inputSize: 48, numClasses: 16 }).model)],
+  ['ResNet18', () => prepare(resNet18({ width: 0.25, inputSize: 48, numClasses: 16 }).model)],
 ];
 
 describe.each(CASES)('quantize %s', (_name, make) => {
@@ -30,14 +30,17 @@ describe.each(CASES)('quantize %s', (_name, make) => {
   const spec: QuantizeSpec = { activations: maxThresholds(model, randomFeeds(model, 4, 1)), cpuNodes: new Set(), march: 'bernoulli2' };
   const cal = emitCalibratedModel(model, spec);
   const q = emitQuantizedModel(model, spec);
-  const test = randomFeeds(model, 2, 5);
+  // one sample: the int8 kernels of the reference engine are slow under jest (see the report)
+  const test = randomFeeds(model, 1, 5);
   const nhwc = test.map((f) => ({ input: toNhwc(f.input) }));
+  let agreement: Promise<EngineAgreement> | undefined;
+  const compare = (): Promise<EngineAgreement> => (agreement ??= compareEngines(q, nhwc, { output: q.graph.initializers.get('output_scale')?.toFloat32()[0] ?? 0 }));
 
   it('puts every Conv on QLinearConv and passes onnx.checker', () => {
     const floatConvs = model.graph.nodes.filter((n) => n.opType === 'Conv').length;
     expect(q.graph.nodes.filter((n) => n.opType === 'QLinearConv').length).toBeGreaterThanOrEqual(floatConvs);
     expect(q.graph.nodes.filter((n) => n.opType === 'Conv' || n.opType === 'Gemm' || n.opType === 'MatMul')).toEqual([]);
-    expect(q.graph.inputs[0].type).toEqual({ dtype: 'int8', shape: [1, 64, 64, 3] });
+    expect(q.graph.inputs[0].type).toEqual({ dtype: 'int8', shape: [1, 48, 48, 3] });
     expect(onnxCheck({ calibrated: cal, quantized: q }) ?? '').toBe('');
   });
 
@@ -57,19 +60,18 @@ describe.each(CASES)('quantize %s', (_name, make) => {
   });
 
   it('quantized model: onnxruntime = reference engine on every int8 value and the output (measured bit-exact)', async () => {
-    const step = q.graph.initializers.get('output_scale')?.toFloat32()[0] ?? 0;
-    const r = await compareEngines(q, nhwc, { output: step });
-    expect(r.values).toBeGreaterThan(40 * test.length);
+    const r = await compare();
+    expect(r.values).toBeGreaterThan(40);
     expect(r.worstWithin).toBeGreaterThanOrEqual(0.999);
     expect(r.worstExact).toBe(1);
   });
 
-  it('quantized model ≈ calibrated model ≈ float model', () => {
+  it('quantized model ≈ calibrated model ≈ float model', async () => {
     const fl = new ReferenceEngine(model);
     const cr = new ReferenceEngine(cal);
-    const qr = new ReferenceEngine(q);
+    const { ref } = await compare();
     test.forEach((f, i) => {
-      const got = qr.runSync(nhwc[i]).output.toFloat32();
+      const got = ref[i].output.toFloat32();
       expect(cosine(cr.runSync(f).output.toFloat32(), got)).toBeGreaterThanOrEqual(0.99);
       expect(cosine(fl.runSync(f).output.toFloat32(), got)).toBeGreaterThanOrEqual(0.99);
     });

@@ -325,7 +325,10 @@ export function quantizeWeight(plan: QuantPlan, tensor: string, axis: number | u
     for (let c = 0; c < channels; c++) {
       const base = (o * channels + c) * inner;
       let m = max[c];
-      for (let i = 0; i < inner; i++) m = Math.max(m, Math.abs(w[base + i]));
+      for (let i = 0; i < inner; i++) {
+        const a = w[base + i] < 0 ? -w[base + i] : w[base + i];
+        if (a > m) m = a;
+      }
       max[c] = m;
     }
   }

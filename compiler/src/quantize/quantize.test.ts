@@ -418,6 +418,28 @@ describe('quantize: outputs, ConvTranspose, MatMul, per-tensor weights', () => {
   });
 });
 
+describe('quantize: Concat of equal scales', () => {
+  it('runs directly on int8 when every input has the output scale', async () => {
+    const b = new GraphBuilder('cat', { opset: 13, seed: 12 });
+    const x = b.input('x', 'float32', [1, 3, 8, 8]);
+    const r = b.relu(b.conv(x, { outChannels: 4, kernel: 3, pad: 1, name: 'conv' }), 'relu');
+    const p = b.maxPool(r, { kernel: 2, stride: 2, name: 'pool' });
+    const q1 = b.maxPool(r, { kernel: 2, stride: 2, name: 'pool_b' });
+    b.output(b.concat([p, q1], 1, 'cat'), 'out');
+    const model = b.build();
+    const feeds = randomFeeds(model, 2, 13);
+    const spec: QuantizeSpec = { activations: maxThresholds(model, feeds), cpuNodes: new Set(), march: 'bernoulli2' };
+    // the concat of two copies has the range of one: give it exactly the inputs' threshold
+    spec.activations.out = { threshold: spec.activations.relu.threshold };
+    const q = emitQuantizedModel(model, spec);
+    const cat = nodeByName(q, 'cat');
+    expect(cat.opType).toBe('Concat');
+    expect(cat.inputs).toEqual(['pool', 'pool_b']);
+    const r2 = await compareEngines(q, feeds, { out: scalarInit(q, 'out_scale') });
+    expect(r2.worstExact).toBe(1);
+  });
+});
+
 describe('quantize: opset and errors', () => {
   it('converts opset 9 Upsample, Clip, Pad and a coerced Softmax exactly', () => {
     const b = new GraphBuilder('old', { opset: 9, seed: 8 });

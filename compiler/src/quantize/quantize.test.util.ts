@@ -138,6 +138,8 @@ export interface EngineAgreement {
   /** worst share of elements exactly equal, over the integer values (float outputs may differ in the last bits) */
   worstExact: number;
   worstValue: string;
+  /** the reference engine's results per feed (every value), for further checks without running again */
+  ref: Record<string, Tensor>[];
 }
 
 /**
@@ -155,10 +157,11 @@ export async function compareEngines(
   const ref = new ReferenceEngine(q);
   const all = q.graph.nodes.flatMap((n) => n.outputs).filter((o) => o);
   const ort = await OrtEngine.create(q);
-  const res: EngineAgreement = { values: 0, worstWithin: 1, worstExact: 1, worstValue: '' };
+  const res: EngineAgreement = { values: 0, worstWithin: 1, worstExact: 1, worstValue: '', ref: [] };
   try {
     for (const f of feeds) {
       const r = ref.runSync(f, { fetch: all });
+      res.ref.push(r);
       const ints = all.filter((n) => r[n].dtype === 'int8' || r[n].dtype === 'int16');
       const o = await ort.run(f, { fetch: ints });
       const plain = await ort.run(f);

@@ -147,7 +147,7 @@ function randomFeeds(m: Model, rng: Rng): Record<string, Tensor> {
   for (const v of m.graph.realInputs) {
     const dims = (v.type?.shape ?? []) as number[];
     const n = dims.reduce((a, b) => a * b, 1);
-    const vals = Array.from({ length: n }, () => (v.type?.dtype === 'int8' ? rng.int(-128, 127) : rng.normal()));
+    const vals = Array.from({ length: n }, () => (v.type?.dtype === 'int8' ? rng.int(256) - 128 : rng.normal()));
     feeds[v.name] = tensorFrom(v.type!.dtype, dims, vals);
   }
   return feeds;
