@@ -1,6 +1,9 @@
 import { PtqError } from '../errors';
 import { Dim, Node } from '../onnx/ir';
 
+/** Bound once: global lookups inside hot loops are slow in some hosts (jest's vm contexts). */
+const imul = Math.imul;
+
 /**
  * 8-bit integer GEMM with int32 accumulation: C[m][n] = Σ_k (A[m][k] − za) · (B[k][n] − zb).
  *
@@ -82,14 +85,14 @@ export function gemmPacked(
         const y1 = Bt[b1 + k];
         const y2 = Bt[b2 + k];
         const y3 = Bt[b3 + k];
-        s00 = (s00 + Math.imul(x0, y0)) | 0;
-        s01 = (s01 + Math.imul(x0, y1)) | 0;
-        s02 = (s02 + Math.imul(x0, y2)) | 0;
-        s03 = (s03 + Math.imul(x0, y3)) | 0;
-        s10 = (s10 + Math.imul(x1, y0)) | 0;
-        s11 = (s11 + Math.imul(x1, y1)) | 0;
-        s12 = (s12 + Math.imul(x1, y2)) | 0;
-        s13 = (s13 + Math.imul(x1, y3)) | 0;
+        s00 = (s00 + imul(x0, y0)) | 0;
+        s01 = (s01 + imul(x0, y1)) | 0;
+        s02 = (s02 + imul(x0, y2)) | 0;
+        s03 = (s03 + imul(x0, y3)) | 0;
+        s10 = (s10 + imul(x1, y0)) | 0;
+        s11 = (s11 + imul(x1, y1)) | 0;
+        s12 = (s12 + imul(x1, y2)) | 0;
+        s13 = (s13 + imul(x1, y3)) | 0;
       }
       C[c0 + n] = s00 | 0;
       C[c0 + n + 1] = s01 | 0;
@@ -106,8 +109,8 @@ export function gemmPacked(
       let s1 = 0;
       for (let k = 0; k < K; k++) {
         const y = Bt[b0 + k];
-        s0 = (s0 + Math.imul(A[a0 + k], y)) | 0;
-        s1 = (s1 + Math.imul(A[a1 + k], y)) | 0;
+        s0 = (s0 + imul(A[a0 + k], y)) | 0;
+        s1 = (s1 + imul(A[a1 + k], y)) | 0;
       }
       C[c0 + n] = s0 | 0;
       C[c1 + n] = s1 | 0;
@@ -125,10 +128,10 @@ export function gemmPacked(
       let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
       for (let k = 0; k < K; k++) {
         const a = A[a0 + k];
-        s0 = (s0 + Math.imul(a, Bt[b0 + k])) | 0;
-        s1 = (s1 + Math.imul(a, Bt[b1 + k])) | 0;
-        s2 = (s2 + Math.imul(a, Bt[b2 + k])) | 0;
-        s3 = (s3 + Math.imul(a, Bt[b3 + k])) | 0;
+        s0 = (s0 + imul(a, Bt[b0 + k])) | 0;
+        s1 = (s1 + imul(a, Bt[b1 + k])) | 0;
+        s2 = (s2 + imul(a, Bt[b2 + k])) | 0;
+        s3 = (s3 + imul(a, Bt[b3 + k])) | 0;
       }
       C[c0 + n] = s0 | 0;
       C[c0 + n + 1] = s1 | 0;
@@ -138,7 +141,7 @@ export function gemmPacked(
     for (; n < N; n++) {
       const b0 = bOff + n * K;
       let s = 0;
-      for (let k = 0; k < K; k++) s = (s + Math.imul(A[a0 + k], Bt[b0 + k])) | 0;
+      for (let k = 0; k < K; k++) s = (s + imul(A[a0 + k], Bt[b0 + k])) | 0;
       C[c0 + n] = s | 0;
     }
   }

@@ -19,10 +19,11 @@ export type QuantDType = 'int8' | 'uint8' | 'int16' | 'uint16' | 'int32' | 'uint
 export type Q8Array = Int8Array | Uint8Array;
 
 const fround = Math.fround;
+const round = Math.round;
 
 /** Round to the nearest integer, ties to even (JS Math.round sends ties towards +∞). */
 export function roundHalfEven(x: number): number {
-  const r = Math.round(x);
+  const r = round(x);
   // r - x is exact: |r - x| <= 0.5 and both are within a factor of two of each other (or x is an integer).
   return r - x === 0.5 && r % 2 !== 0 ? r - 1 : r;
 }

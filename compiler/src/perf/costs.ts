@@ -58,6 +58,8 @@ export interface BpuCosts {
   functionCallOverheadUs: number;
   /** extra per-layer cost of core_num 2 (split, cross-core synchronisation, merge), µs */
   dualCoreSyncUs: number;
+  /** compute speed-up of a layer split over two cores (below 2: split imbalance, halo rows, shared DDR and caches) */
+  dualCoreComputeSpeedup: number;
   /** a layer splits over two cores only when its output has at least this many rows per core */
   dualCoreMinRows: number;
   /** bytes per output channel of a conv besides the weights (int32 bias, requantisation scale/shift) */
@@ -186,6 +188,7 @@ export function validateCosts(c: MarchCosts): string[] {
   num('bpu.functionCallOverheadUs', b.functionCallOverheadUs);
   num('bpu.dualCoreSyncUs', b.dualCoreSyncUs);
   num('bpu.dualCoreMinRows', b.dualCoreMinRows, 1);
+  num('bpu.dualCoreComputeSpeedup', b.dualCoreComputeSpeedup, 1, 2);
   num('bpu.paramBytesPerChannel', b.paramBytesPerChannel);
   if (!Array.isArray(b.coreNumSupported) || !b.coreNumSupported.includes(1)) out.push('bpu.coreNumSupported must list 1');
   for (const k of OP_CLASSES) num(`efficiency.${k}`, c.efficiency?.[k], 1e-3, 1);

@@ -29,8 +29,9 @@ import { elementsOf, isMacClass, isPreprocessNode, knownShape, nchw, OpGeometry,
  *    (input reloaded per group), whichever moves fewer bytes.
  *  - latency = max(compute, data) + (1 − overlap) · min(compute, data) + per-layer overhead;
  *    a subgraph adds one function-call overhead per call (max_time_per_fc splits calls).
- *  - core_num 2 splits layers with enough rows over both cores (half the compute, weights
- *    read by both, a sync cost per layer): faster on large inputs, slower on tiny ones.
+ *  - core_num 2 splits layers with enough rows over both cores (compute ÷ the march's dual-core
+ *    speed-up, weights read by both, a sync cost per layer): faster on large inputs, slower on
+ *    tiny ones.
  */
 
 export interface PerfOptions {
@@ -370,7 +371,7 @@ export function estimatePerf(model: Model, placement: Placement, opts: PerfOptio
     let overheadUs = costs.bpu.opOverheadUs;
     if (dual) {
       if (geo.outRows >= 2 * costs.bpu.dualCoreMinRows) {
-        computeMs /= 2;
+        computeMs /= costs.bpu.dualCoreComputeSpeedup;
         loaded += w; // both cores read the weights
       }
       overheadUs += costs.bpu.dualCoreSyncUs;
@@ -410,7 +411,7 @@ export function estimatePerf(model: Model, placement: Placement, opts: PerfOptio
       loadedBytes: head ? l.loaded : 0, storedBytes: head ? l.stored : 0,
       computeMs: head ? l.computeMs : 0, dataMs: head ? l.dataMs : 0, latencyMs: head ? l.latencyMs : 0,
       efficiency: head ? l.efficiency : 0,
-      utilization: head && isMacClass(geo.opClass) && l.latencyMs > 0 ? geo.macs / (peakMacsPerMs * (dual ? 2 : 1) * l.latencyMs) : 0,
+      utilization: head && isMacClass(geo.opClass) && l.latencyMs > 0 ? geo.macs / (peakMacsPerMs * o.coreNum * l.latencyMs) : 0,
       ...(head ? {} : { fusedInto: l.head.label }),
       ...(head && l.inPlace ? { inPlace: true } : {}),
       ...(head && !l.inPlace ? { tiling: l.tiling } : {}),

@@ -4,7 +4,7 @@ import { optimizeModel } from '../optimize/pipeline';
 import { insertPreprocess } from '../preprocess/hz-preprocess';
 import { OrtEngine } from '../runtime/ort';
 import { ReferenceEngine } from '../runtime/reference';
-import { emitCalibratedModel, emitQuantizedModel, QuantizeSpec } from './index';
+import { emitQuantizationModels, emitQuantizedModel, QuantizeSpec } from './index';
 import { compareEngines, cosine, EngineAgreement, maxThresholds, onnxCheck, randomFeeds, toNhwc } from './quantize.test.util';
 
 /**
@@ -28,8 +28,7 @@ const CASES: [string, () => Model][] = [
 describe.each(CASES)('quantize %s', (_name, make) => {
   const model = make();
   const spec: QuantizeSpec = { activations: maxThresholds(model, randomFeeds(model, 4, 1)), cpuNodes: new Set(), march: 'bernoulli2' };
-  const cal = emitCalibratedModel(model, spec);
-  const q = emitQuantizedModel(model, spec);
+  const { calibrated: cal, quantized: q } = emitQuantizationModels(model, spec);
   // one sample: the int8 kernels of the reference engine are slow under jest (see the report)
   const test = randomFeeds(model, 1, 5);
   const nhwc = test.map((f) => ({ input: toNhwc(f.input) }));
@@ -42,6 +41,9 @@ describe.each(CASES)('quantize %s', (_name, make) => {
     expect(q.graph.nodes.filter((n) => n.opType === 'Conv' || n.opType === 'Gemm' || n.opType === 'MatMul')).toEqual([]);
     expect(q.graph.inputs[0].type).toEqual({ dtype: 'int8', shape: [1, 48, 48, 3] });
     expect(onnxCheck({ calibrated: cal, quantized: q }) ?? '').toBe('');
+    // one plan for both, or one each: the same quantized model
+    const again = emitQuantizedModel(model, spec);
+    expect(again.graph.nodes.map((n) => n.name)).toEqual(q.graph.nodes.map((n) => n.name));
   });
 
   it('calibrated model ≈ float model (cosine ≥ 0.99, reference engine and onnxruntime)', async () => {
