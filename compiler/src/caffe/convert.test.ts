@@ -40,7 +40,7 @@ function blobValues(l: LayerSpec, i: number): Float64Array {
 }
 
 function conv2d(l: LayerSpec, x: Arr, deconv: boolean): Arr {
-  const p: P = l.convolution_param;
+  const p = l.convolution_param as P;
   const two = (v: number[] | undefined, d: number): [number, number] => (!v || !v.length ? [d, d] : [v[0], v[1] ?? v[0]]);
   const [kh, kw] = p.kernel_h !== undefined ? [p.kernel_h, p.kernel_w] : two(p.kernel_size, 0);
   const [sh, sw] = p.stride_h !== undefined ? [p.stride_h, p.stride_w] : two(p.stride, 1);
@@ -101,7 +101,7 @@ function conv2d(l: LayerSpec, x: Arr, deconv: boolean): Arr {
 }
 
 function pooling(l: LayerSpec, x: Arr): Arr {
-  const p: P = l.pooling_param;
+  const p = l.pooling_param as P;
   const [N, C, H, W] = x.shape;
   let kh: number, kw: number;
   if (p.global_pooling) [kh, kw] = [H, W];

@@ -1,4 +1,5 @@
 import { ARCHITECTURES, ArchName, ArchOptions } from '../../../scripts/fixtures/architectures';
+import { BuildStats } from '../onnx/builder';
 import { March } from '../check/table';
 import { Model, Node } from '../onnx/ir';
 import { InputSpec } from '../preprocess/hz-preprocess';
@@ -20,6 +21,8 @@ export function nv12Input(name = 'input'): InputSpec {
 
 export interface CalibrationModel {
   arch: ArchName;
+  /** the builder's independent count of Conv/Gemm MACs and parameters */
+  stats: BuildStats;
   checked: CheckResult;
 }
 
@@ -29,7 +32,7 @@ export interface CalibrationModel {
  * `march` with the nv12 HzPreprocess.
  */
 export function calibrationModel(arch: ArchName, opts: ArchOptions & { softmax?: boolean; march?: March } = {}): CalibrationModel {
-  const { model } = ARCHITECTURES[arch](opts);
+  const { model, stats } = ARCHITECTURES[arch](opts);
   if (opts.softmax) appendSoftmax(model);
   const size = opts.inputSize ?? 224;
   const checked = checkModel(model, {
@@ -37,7 +40,7 @@ export function calibrationModel(arch: ArchName, opts: ArchOptions & { softmax?:
     inputShapes: { input: [opts.batch ?? 1, 3, size, size] },
     preprocess: [nv12Input()],
   });
-  return { arch, checked };
+  return { arch, stats, checked };
 }
 
 function appendSoftmax(model: Model): void {
