@@ -3,17 +3,17 @@ import { calibrationModel, CalibrationModel, estimateFor } from '../../compiler/
 import { marchCosts, MarchCosts } from '../../compiler/src/perf/costs';
 
 /**
- * Fits the BPU constants of compiler/src/perf/marchs/bernoulli2.json marked as fitted (its
- * `doc.fitted`) to the published RDK X3 numbers in its `calibration.targets`, and prints the
- * estimates against the targets:
+ * Fits the constants compiler/src/perf/marchs/bernoulli2.json lists as fitted (its `about`)
+ * to the published RDK X3 numbers in its `calibration.targets`, and prints the estimates
+ * against the targets:
  *
  *   node -r @swc-node/register scripts/perf/fit-bernoulli2.ts          # table with the file's constants
- *   node -r @swc-node/register scripts/perf/fit-bernoulli2.ts --fit    # + a deterministic grid search
+ *   node -r @swc-node/register scripts/perf/fit-bernoulli2.ts --fit    # + the grid search (about a minute)
  *
- * The search walks a coarse grid of the few fitted constants (the efficiencies of 1×1 and
- * k×k convs, the DDR efficiency, the per-layer overhead, the on-chip memory), minimising the
- * sum of squared log errors; it prints the best values to copy into the JSON by hand. Every architecture uses the
- * same constants: no per-model factor.
+ * The search walks a coarse grid of the fitted constants (the efficiencies of 1×1 and k×k
+ * convs, the DDR efficiency, the per-layer overhead, the on-chip memory), minimising the sum
+ * of squared log errors, and prints the best values to copy into the JSON by hand. Every
+ * architecture uses the same constants: there is no per-model factor.
  */
 
 interface Param {

@@ -10,7 +10,7 @@ import { Model } from '../onnx/ir';
 import { Tensor } from '../onnx/tensor';
 import { OrtEngine } from '../runtime/ort';
 import { ReferenceEngine } from '../runtime/reference';
-import { caffePoolOutput, convertCaffe, loadCaffeModel } from './index';
+import { caffePoolOutput, convertCaffe, loadCaffeModel, readCaffeInputs } from './index';
 import { encodeCaffemodel, LayerSpec, NetSpec, writeCaffeFiles, writePrototxt } from './writer';
 
 /*
@@ -291,7 +291,7 @@ function caffeLayer(l: LayerSpec, b: Arr[]): Arr[] {
     case 'LRN': {
       const q = p('lrn_param');
       const n = q.local_size ?? 5;
-      const [N, C] = x.shape;
+      const C = x.shape[1];
       const inner = size(x.shape.slice(2));
       const y = arr(x.shape.slice());
       for (let i = 0; i < x.data.length; i++) {
@@ -301,7 +301,6 @@ function caffeLayer(l: LayerSpec, b: Arr[]): Arr[] {
         for (let k = Math.max(0, c - (n - 1) / 2); k <= Math.min(C - 1, c + (n - 1) / 2); k++) sq += x.data[base + k * inner] ** 2;
         y.data[i] = x.data[i] * ((q.k ?? 1) + ((q.alpha ?? 1) / n) * sq) ** -(q.beta ?? 0.75);
       }
-      void N;
       return [y];
     }
     case 'InnerProduct': {
@@ -598,6 +597,14 @@ describe('Caffe fixtures convert to ONNX models that compute what Caffe computes
     const all = (converted.get('all_layers') as Converted).model;
     expect(all.graph.nodes.find((n) => n.name === 'sc1')).toBeUndefined();
     expect(all.graph.nodes.find((n) => n.name === 'scale_hw')?.opType).toBe('Mul');
+  });
+
+  it('readCaffeInputs gives the graph inputs from the prototxt alone', () => {
+    for (const name of Object.keys(CAFFE_FIXTURES)) {
+      const { model } = converted.get(name) as Converted;
+      const want = model.graph.realInputs.map((v) => ({ name: v.name, shape: v.type?.shape }));
+      expect(readCaffeInputs(path.join(tmp, `${name}.prototxt`))).toEqual(want);
+    }
   });
 
   it('mobilenet keeps depthwise convolutions as grouped Conv nodes', () => {

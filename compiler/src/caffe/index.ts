@@ -1,10 +1,10 @@
 import * as fs from 'fs';
 import { PtqError } from '../errors';
 import { Model } from '../onnx/ir';
-import { convertCaffeNet, parsePrototxt } from './net';
+import { caffeNetInputs, convertCaffeNet, parsePrototxt } from './net';
 import { readCaffemodel } from './weights';
 
-export { convertCaffeNet, parsePrototxt } from './net';
+export { caffeNetInputs, convertCaffeNet, parsePrototxt } from './net';
 export type { ParsedNet } from './net';
 export { readCaffemodel } from './weights';
 export type { CaffeBlob } from './weights';
@@ -21,6 +21,11 @@ export function loadCaffeModel(prototxtFile: string, caffemodelFile: string): Mo
   const parsed = parsePrototxt(text, prototxtFile);
   const weights = readCaffemodel(readFile(caffemodelFile, 'caffemodel'), caffemodelFile);
   return convertCaffeNet(parsed, weights);
+}
+
+/** The inputs (names, shapes) a prototxt declares for the TEST phase; reads no weights. */
+export function readCaffeInputs(prototxtFile: string): { name: string; shape: number[] }[] {
+  return caffeNetInputs(parsePrototxt(readFile(prototxtFile, 'prototxt').toString('utf8'), prototxtFile));
 }
 
 /**

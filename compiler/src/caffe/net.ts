@@ -107,6 +107,21 @@ export function convertCaffeNet(parsed: ParsedNet, weights: ReadonlyMap<string, 
   return buildModel(em, net.name ?? 'caffe', inputs, current, [...available].sort());
 }
 
+/**
+ * The network inputs (names and shapes) of a parsed net in the TEST phase, without the
+ * weights: what a stage needs to match a config's input_shape before converting.
+ */
+export function caffeNetInputs(parsed: ParsedNet): { name: string; shape: number[] }[] {
+  const out = netLevelInputs(parsed.net, parsed.source).map(([name, shape]) => ({ name, shape }));
+  for (const layer of filterForTest(parsed.net, upgradeLayers(parsed))) {
+    if (!DATA_LAYERS.has(layer.type ?? '')) continue;
+    const tops = layer.top ?? [];
+    const at = parsed.lines.get(layer);
+    dataLayerShapes(layer, at === undefined ? `prototxt '${parsed.source}'` : `prototxt '${parsed.source}' line ${at}`).forEach((shape, k) => out.push({ name: tops[k], shape }));
+  }
+  return out;
+}
+
 /** `layer` (V2) or `layers` (V1, with enum types) as LayerParameters. */
 function upgradeLayers(parsed: ParsedNet): LayerParameter[] {
   const { net, source, lines } = parsed;

@@ -366,7 +366,7 @@ export function estimatePerf(model: Model, placement: Placement, opts: PerfOptio
       }
     }
     const mac = isMacClass(geo.opClass);
-    const efficiency = (costs.efficiency[geo.opClass] * costs.optimizeLevel[o.optimizeLevel].efficiencyScale) / mode.computeScale;
+    const efficiency = (costs.efficiency[geo.opClass] * level.efficiencyScale) / mode.computeScale;
     let computeMs = mac ? geo.paddedMacs / (peakMacsPerMs * efficiency) : geo.vectorWork / (vectorPerMs * efficiency);
     let overheadUs = costs.bpu.opOverheadUs;
     if (dual) {

@@ -41,7 +41,7 @@ export function stageOutputs(stage: StageName, cfg: PtqConfig): string[] {
     case 'calibrate':
       return [`${p}_calibrated_model.onnx`, `${p}_calibration.json`];
     case 'quantize':
-      return [`${p}_quantized_model.onnx`];
+      return [`${p}_quantized_model.onnx`, `${p}_quant_info.json`];
     case 'compile':
       return [`${p}.bin`];
     case 'perf':
@@ -61,6 +61,10 @@ const IMPLEMENTATIONS: Partial<Record<StageName, () => StageFn>> = {
   check: () => require('./check').checkStage as StageFn,
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   preprocess: () => require('./preprocess').preprocessStage as StageFn,
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  calibrate: () => require('./calibrate').calibrateStage as StageFn,
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  quantize: () => require('./quantize').quantizeStage as StageFn,
 };
 
 /** The stages this build of nx-ptq implements. */

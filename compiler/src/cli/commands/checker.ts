@@ -30,17 +30,23 @@ export const command: Command = {
     const { rest, shapes } = takeInputShapes(argv);
     const args = parseArgs(rest, OPTIONS, 'checker').options;
     if (args.output !== undefined) io.err('WARNING --output is deprecated; the log is written to hb_mapper_checker.log');
-    if (args['model-type'] === 'caffe') {
-      throw new PtqError('E_CAFFE_UNSUPPORTED', 'Caffe models are not supported by this version of nx-ptq yet', {
-        subject: '--model-type',
-        fix: 'convert the model to ONNX and use --model-type onnx',
-      });
-    }
-    const { loadAndValidate } = await import('../../onnx/load');
     const { checkModel } = await import('../../stages/check');
     const { formatCheckerTable, formatCpuReasons, formatCheckerLog } = await import('../../check');
     const { writeFileAtomic } = await import('../../onnx/encode');
-    const model = loadAndValidate(args.model as string);
+    let model;
+    if (args['model-type'] === 'caffe') {
+      if (args.proto === undefined) {
+        throw new PtqError('E_CLI_ARGS', 'checker: --model-type caffe needs --proto (the prototxt) besides --model (the caffemodel)', {
+          subject: '--proto',
+          fix: 'e.g. --model-type caffe --proto deploy.prototxt --model net.caffemodel',
+        });
+      }
+      const { loadCaffeModel } = await import('../../caffe');
+      model = loadCaffeModel(args.proto as string, args.model as string);
+    } else {
+      const { loadAndValidate } = await import('../../onnx/load');
+      model = loadAndValidate(args.model as string);
+    }
     const r = checkModel(model, { march: args.march as 'bernoulli2' | 'bayes', inputShapes: shapes });
     for (const n of r.notes) io.out(n);
     io.out(formatCheckerTable(r.placement));

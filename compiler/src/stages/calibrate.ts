@@ -1,0 +1,250 @@
+import { collectStatistics, Sample } from '../calibrate/collect';
+import { CalibrationType, PtqConfig } from '../config';
+import { isPtqError, PtqError } from '../errors';
+import { saveModel, writeFileAtomic } from '../onnx/encode';
+import { Model } from '../onnx/ir';
+import { createProgress, ProgressReporter } from '../preprocess/progress';
+import { activationScale, emitCalibratedModel, QuantizeSpec } from '../quantize';
+import { pickEngine } from '../runtime/select';
+import { readCheckOutputs } from './artifacts';
+import { openCalibrationSet, sampleSource } from './calibration-data';
+import {
+  Candidate,
+  candidateLabel,
+  candidateThresholds,
+  calibrationTensors,
+  DEFAULT_CANDIDATES,
+  MIX_SENSITIVITY,
+  OutputScorer,
+  preprocessThresholds,
+  SCORING_SAMPLES,
+  skipThresholds,
+  tensorSensitivity,
+} from './calibration-search';
+import { StageFn, stageOutputPaths } from './index';
+import { hasQdq, stripQdq } from './qdq';
+
+/**
+ * The calibrate stage: activation thresholds for the optimized model (check stage) from the
+ * calibration data (preprocess stage), by `calibration_type` (calibration-search.ts explains
+ * default, mix and skip; qdq.ts explains load), written as
+ *  - `***_calibrated_model.onnx`: the fake-quant (QDQ) model of those thresholds, and
+ *  - `***_calibration.json`: per tensor threshold, scale and method; the chosen method, the
+ *    candidates' scores, the sample counts, the hash of the optimized model they belong to.
+ *
+ * `per_channel: True`: activations are int8 per tensor in our numerics contract (DESIGN §3),
+ * so per-channel thresholds cannot be used as such. Statistics are collected per channel
+ * (axis 1), each channel gets min(its absmax, the tensor's threshold by the method), the
+ * channel thresholds are recorded in the JSON (`per_channel`) and the tensor's threshold is
+ * their maximum — which is the per-tensor threshold again. A warning says so.
+ *
+ * Deterministic: onnxruntime runs with one thread, samples in file order, sums in a fixed
+ * order, seeded randomness (skip), no timestamps: the same inputs give byte-identical files.
+ */
+
+export interface CalibrationJson {
+  version: 1;
+  calibration_type: CalibrationType;
+  /** the method the thresholds come from: max, percentile, kl, mix, skip or load */
+  method: string;
+  /** for mix: the default winner it started from */
+  base_method?: string;
+  max_percentile?: number;
+  per_channel: boolean;
+  /** calibration samples used for the statistics */
+  samples: number;
+  /** samples the candidates were scored on */
+  scoring_samples: number;
+  candidates: { method: string; max_percentile?: number; score: number }[];
+  /** sha256 of `***_optimized_float_model.onnx` */
+  model_sha256: string;
+  tensors: Record<string, { threshold: number; scale: number; method: string; max_percentile?: number; per_channel?: number[] }>;
+}
+
+type Entry = CalibrationJson['tensors'][string];
+
+export const calibrateStage: StageFn = async (cfg, ctx) => {
+  const lines: string[] = [];
+  const log = (l: string): void => {
+    lines.push(l);
+    ctx.log(l);
+  };
+  const chk = readCheckOutputs(cfg);
+  const type = cfg.calibration.calibrationType;
+  let model = chk.model;
+  let loaded: Record<string, number> = {};
+  if (type === 'load') {
+    const s = stripQdq(model);
+    if (!s.pairs) {
+      throw new PtqError('E_LOAD_QDQ', `calibration_type load: '${cfg.model.onnxModel ?? 'the model'}' has no QuantizeLinear → DequantizeLinear pairs to read thresholds from`, {
+        subject: 'calibration_parameters.calibration_type',
+        fix: 'give the QAT-exported QDQ model as onnx_model, or use calibration_type default with calibration data',
+      });
+    }
+    log(`INFO calibration_type load: ${s.pairs} QuantizeLinear/DequantizeLinear pair(s) read, ${s.folded} quantized constant(s) folded to float`);
+    model = s.model;
+    loaded = s.thresholds;
+  } else if (hasQdq(model)) {
+    throw new PtqError('E_QUANT_INPUT', `the model holds QuantizeLinear/DequantizeLinear nodes; calibration_type ${type} calibrates float models`, {
+      subject: 'calibration_parameters.calibration_type',
+      fix: 'use calibration_type load to take the thresholds of a QAT model, or give the float model',
+    });
+  }
+  const base: Omit<QuantizeSpec, 'activations'> = { cpuNodes: chk.cpuNodes, march: cfg.model.march };
+  const tensors = calibrationTensors(model);
+  const out = type === 'skip' || type === 'load' ? dataFree(type, model, tensors, loaded) : await fromData(cfg, model, base, tensors, log);
+  const json: CalibrationJson = { version: 1, calibration_type: type, ...out.header, model_sha256: chk.modelHash, tensors: out.tensors } as CalibrationJson;
+
+  let calibrated: Model;
+  try {
+    calibrated = emitCalibratedModel(model, { ...base, activations: out.tensors });
+  } catch (e) {
+    if (type === 'load' && isPtqError(e) && e.code === 'E_QUANT_THRESHOLD') {
+      throw new PtqError('E_LOAD_QDQ', `calibration_type load: ${e.message.replace(/^no calibration threshold/, 'no QuantizeLinear/DequantizeLinear pair')}`, {
+        subject: e.subject,
+        fix: 'export the QAT model with a QuantizeLinear → DequantizeLinear pair on every activation the BPU computes',
+      });
+    }
+    throw e;
+  }
+  const [calFile, jsonFile] = stageOutputPaths('calibrate', cfg);
+  saveModel(calibrated, calFile);
+  writeFileAtomic(jsonFile, `${JSON.stringify(json, null, 2)}\n`);
+  log(`INFO calibration: ${Object.keys(json.tensors).length} tensor threshold(s), method ${json.method}${json.samples ? `, ${json.samples} sample(s)` : ''}`);
+  return { stage: 'calibrate', outputs: [calFile, jsonFile], lines };
+};
+
+interface Calibrated {
+  header: Omit<CalibrationJson, 'version' | 'calibration_type' | 'model_sha256' | 'tensors'>;
+  tensors: Record<string, Entry>;
+}
+
+function entry(threshold: number, method: string, extra: Partial<Entry> = {}): Entry {
+  return { threshold, scale: activationScale(threshold), method, ...extra };
+}
+
+/**
+ * skip and load: no calibration data. The HzPreprocess values take their exact range; skip
+ * gives the others seeded random thresholds, load those of the model's QDQ pairs (which win
+ * over the exact range where both exist).
+ */
+function dataFree(type: 'skip' | 'load', model: Model, tensors: string[], loaded: Record<string, number>): Calibrated {
+  const pre = preprocessThresholds(model);
+  const rnd = type === 'skip' ? skipThresholds(tensors) : {};
+  const tensorsOut: Record<string, Entry> = {};
+  for (const t of tensors) {
+    if (loaded[t] !== undefined) tensorsOut[t] = entry(loaded[t], 'load');
+    else if (pre[t] !== undefined) tensorsOut[t] = entry(pre[t], 'preprocess-range');
+    else if (rnd[t] !== undefined) tensorsOut[t] = entry(rnd[t], 'skip');
+  }
+  return { header: { method: type, per_channel: false, samples: 0, scoring_samples: 0, candidates: [] }, tensors: tensorsOut };
+}
+
+/** max, kl, default, mix: statistics over calibration_data, then the method's search. */
+async function fromData(cfg: PtqConfig, model: Model, base: Omit<QuantizeSpec, 'activations'>, tensors: string[], log: (l: string) => void): Promise<Calibrated> {
+  const type = cfg.calibration.calibrationType;
+  const perChannel = cfg.calibration.perChannel;
+  const set = openCalibrationSet(cfg, model);
+  const inputs = new Set(model.graph.realInputs.map((v) => v.name));
+  const engine = await pickEngine(model, 'auto', { threads: 1, fetchable: tensors.filter((t) => !inputs.has(t)) });
+  try {
+    log(`INFO calibration_type ${type}: ${set.count} sample(s), ${tensors.length} tensor(s), engine ${engine.name}`);
+    if (perChannel) {
+      log('WARN per_channel: activations are int8 per tensor (one scale each); per-channel thresholds are recorded in the calibration JSON and each tensor takes the largest of its channels');
+    }
+    const bars: ProgressReporter[] = [];
+    const stats = await collectStatistics(model, sampleSource(set), tensors, {
+      engine,
+      perChannel,
+      onProgress: (p) => {
+        bars[p.pass - 1] ??= createProgress(`calibration pass ${p.pass}/2 (${p.pass === 1 ? 'ranges' : 'histograms'})`, set.count, { stream: logStream(log) });
+        if (p.pass === 2) bars[0]?.finish();
+        bars[p.pass - 1].update(p.samples, set.count);
+      },
+    });
+    bars.forEach((b) => b.finish());
+
+    const maxPercentile = cfg.calibration.maxPercentile ?? 1;
+    if (type === 'max' || type === 'kl') {
+      const c: Candidate = type === 'kl' ? { method: 'kl' } : maxPercentile < 1 ? { method: 'percentile', maxPercentile } : { method: 'max' };
+      const th = candidateThresholds(stats.tensors, c, perChannel);
+      return {
+        header: { method: c.method, ...(c.maxPercentile !== undefined ? { max_percentile: c.maxPercentile } : {}), per_channel: perChannel, samples: stats.samples, scoring_samples: 0, candidates: [] },
+        tensors: entries(th),
+      };
+    }
+
+    // default and mix: score the candidates on the first samples
+    const scoring: Sample[] = [...sampleSource(set, SCORING_SAMPLES)()];
+    const scorer = await OutputScorer.create(model, base, scoring, engine);
+    const cands = DEFAULT_CANDIDATES.map((c) => ({ c, th: candidateThresholds(stats.tensors, c, perChannel) }));
+    const scores: number[] = [];
+    for (const { c, th } of cands) {
+      scores.push(await scorer.score(plain(th)));
+      log(`INFO calibration method ${candidateLabel(c)}: output cosine similarity ${scores[scores.length - 1].toFixed(6)} (${scorer.sampleCount} sample(s))`);
+    }
+    let best = 0;
+    for (let k = 1; k < scores.length; k++) if (scores[k] > scores[best]) best = k;
+    const winner = cands[best];
+    log(`INFO Select ${winner.c.method === 'percentile' ? `max-percentile ${winner.c.maxPercentile}` : winner.c.method} method.`);
+    const candidates: CalibrationJson['candidates'] = cands.map(({ c }, k) => ({ method: c.method, ...(c.maxPercentile !== undefined ? { max_percentile: c.maxPercentile } : {}), score: scores[k] }));
+    const header = { per_channel: perChannel, samples: stats.samples, scoring_samples: scorer.sampleCount, candidates };
+    if (type === 'default') {
+      return { header: { method: winner.c.method, ...(winner.c.maxPercentile !== undefined ? { max_percentile: winner.c.maxPercentile } : {}), ...header }, tensors: entries(winner.th) };
+    }
+
+    // mix: revisit the tensors whose own quantization error is large
+    const sens = await tensorSensitivity(engine, scoring, cands.map(({ th }) => plain(th)), tensors);
+    const mixed = entries(winner.th);
+    let weak = 0;
+    let switched = 0;
+    for (const t of tensors) {
+      const cos = sens.get(t);
+      if (!cos || cos[best] >= MIX_SENSITIVITY) continue;
+      weak++;
+      let k = best;
+      for (let j = 0; j < cos.length; j++) if (cos[j] > cos[k]) k = j;
+      if (k !== best && cands[k].th[t]) {
+        mixed[t] = entries({ [t]: cands[k].th[t] })[t];
+        switched++;
+      }
+    }
+    let mixScore = scores[best];
+    let useMix = false;
+    if (switched) {
+      mixScore = await scorer.score(plain(mixed));
+      useMix = mixScore >= scores[best];
+    }
+    log(
+      `INFO mix: ${weak} of ${tensors.length} tensor(s) below cosine ${MIX_SENSITIVITY} with ${candidateLabel(winner.c)}, ${switched} switched method` +
+        (switched ? `; output cosine similarity ${mixScore.toFixed(6)}${useMix ? '' : `, below ${scores[best].toFixed(6)}: keeping ${candidateLabel(winner.c)}`}` : ''),
+    );
+    candidates.push({ method: 'mix', score: mixScore });
+    return {
+      header: { method: useMix ? 'mix' : winner.c.method, base_method: winner.c.method, ...(winner.c.maxPercentile !== undefined ? { max_percentile: winner.c.maxPercentile } : {}), ...header },
+      tensors: useMix ? mixed : entries(winner.th),
+    };
+  } finally {
+    await engine.dispose();
+  }
+}
+
+function entries(th: ReturnType<typeof candidateThresholds>): Record<string, Entry> {
+  const out: Record<string, Entry> = {};
+  for (const [k, t] of Object.entries(th)) {
+    out[k] = entry(t.threshold, t.method, {
+      ...(t.maxPercentile !== undefined ? { max_percentile: t.maxPercentile } : {}),
+      ...(t.perChannel ? { per_channel: t.perChannel } : {}),
+    });
+  }
+  return out;
+}
+
+function plain(th: Record<string, { threshold: number }>): Record<string, number> {
+  return Object.fromEntries(Object.entries(th).map(([k, v]) => [k, v.threshold]));
+}
+
+/** Progress lines into the stage log (one line per write, no TTY bar). */
+function logStream(log: (l: string) => void): { write(text: string): void; isTTY: boolean } {
+  return { write: (text) => text.split('\n').filter((l) => l.trim()).forEach((l) => log(`INFO ${l}`)), isTTY: false };
+}
