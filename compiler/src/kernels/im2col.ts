@@ -9,6 +9,7 @@
 import { BlockSource, NR, PanelPacker } from './gemm';
 import { wasmKernels } from './wasm-simd';
 import { product } from './window';
+import { stridesOf } from './shape';
 
 export interface ConvGeometry {
   /** input channels of one group */
@@ -23,15 +24,6 @@ export interface ConvGeometry {
   outShape: number[];
 }
 
-function stridesOf(dims: readonly number[]): number[] {
-  const s = new Array<number>(dims.length);
-  let acc = 1;
-  for (let i = dims.length - 1; i >= 0; i--) {
-    s[i] = acc;
-    acc *= dims[i];
-  }
-  return s;
-}
 
 /** Index tables of one convolution geometry, reused for every image and group. */
 export class Im2col {

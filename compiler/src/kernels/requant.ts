@@ -12,6 +12,7 @@
  * half to even (the x86 default rounding mode). Clamping in float before rounding — what
  * MLAS does — gives the same integers because the bounds are integers.
  */
+import { integerRange } from '../onnx/dtype';
 
 export type QuantDType = 'int8' | 'uint8' | 'int16' | 'uint16' | 'int32' | 'uint32';
 
@@ -30,15 +31,9 @@ export function roundHalfEven(x: number): number {
 
 /** [lo, hi] of an integer element type. */
 export function qRange(dtype: QuantDType | string): [number, number] {
-  switch (dtype) {
-    case 'int8': return [-128, 127];
-    case 'uint8': return [0, 255];
-    case 'int16': return [-32768, 32767];
-    case 'uint16': return [0, 65535];
-    case 'int32': return [-2147483648, 2147483647];
-    case 'uint32': return [0, 4294967295];
-    default: throw new Error(`${dtype} is not an integer quantisation type`);
-  }
+  const r = integerRange(dtype);
+  if (!r) throw new Error(`${dtype} is not an integer quantisation type`);
+  return r;
 }
 
 /** min(max(v, lo), hi). */

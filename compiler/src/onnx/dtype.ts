@@ -59,3 +59,16 @@ export function isBigInt(d: DType): boolean {
 export function isInteger(d: DType): boolean {
   return d === 'int8' || d === 'uint8' || d === 'int16' || d === 'uint16' || d === 'int32' || d === 'uint32' || d === 'int64' || d === 'uint64';
 }
+
+/** [min, max] of an integer element type that fits in a JS number; undefined for the others. */
+export function integerRange(d: string): [number, number] | undefined {
+  switch (d) {
+    case 'int8': return [-128, 127];
+    case 'uint8': return [0, 255];
+    case 'int16': return [-32768, 32767];
+    case 'uint16': return [0, 65535];
+    case 'int32': return [-2147483648, 2147483647];
+    case 'uint32': return [0, 4294967295];
+    default: return undefined;
+  }
+}

@@ -1,5 +1,5 @@
 import { PtqError } from '../errors';
-import { DType, isBigInt, isFloat, NumericArray } from '../onnx/dtype';
+import { DType, integerRange, isBigInt, isFloat, NumericArray } from '../onnx/dtype';
 import { Dim, Node } from '../onnx/ir';
 import { Tensor, tensorFrom } from '../onnx/tensor';
 import { normAxis } from '../kernels/shape';
@@ -85,15 +85,7 @@ function inferReduce(ctx: OpContext, shape: Dim[] | undefined, axesF: ValueFacts
 
 /** Smallest and largest values of an integer dtype (the empty-set max / min). */
 function intRange(d: DType): [number, number] {
-  switch (d) {
-    case 'int8': return [-128, 127];
-    case 'uint8': return [0, 255];
-    case 'int16': return [-32768, 32767];
-    case 'uint16': return [0, 65535];
-    case 'int32': return [-2147483648, 2147483647];
-    case 'uint32': return [0, 4294967295];
-    default: return [-Infinity, Infinity];
-  }
+  return integerRange(d) ?? [-Infinity, Infinity];
 }
 
 /** Reduce `x` over `axes` (normalised; the empty set reduces each element alone). */

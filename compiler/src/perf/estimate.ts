@@ -1,13 +1,15 @@
-import type { Device, Placement } from '../check/placement';
-import type { March } from '../check/table';
-import type { CompileMode, OptimizeLevel } from '../config/types';
+import type { Placement } from '../check/placement';
 import { PtqError } from '../errors';
 import { Model, Node } from '../onnx/ir';
 import { inferShapes } from '../onnx/shape-inference';
 import { ValueFacts } from '../ops/registry';
 import { readPreprocessRecords, RtType } from '../preprocess/hz-preprocess';
+import { bytesPerPixel, estimateBorders } from './borders';
 import { LevelCosts, marchCosts, MarchCosts, OpClass } from './costs';
 import { elementsOf, isMacClass, isPreprocessNode, knownShape, nchw, OpGeometry, opGeometry, paddedBytes } from './op-model';
+import type { OpPerf, PerfEstimate, PerfOptions, SubgraphPerf } from './types';
+
+export type { BorderKind, BorderPerf, OpPerf, PerfEstimate, PerfOptions, PerfTotals, SubgraphPerf } from './types';
 
 /**
  * The static BPU cost model (what `hb_perf` reports, plus CPU-side estimates): per op, the
@@ -21,9 +23,10 @@ import { elementsOf, isMacClass, isPreprocessNode, knownShape, nchw, OpGeometry,
  *  - BPU nodes form layers: Relu/Clip (and the HzPreprocess tail) fuse into their producer;
  *    at O1+ an Add fuses into the conv producing one of its inputs, and a Concat whose inputs
  *    come only from BPU layers is written in place by them (no copy).
- *  - A value stays on-chip between layers (no DDR traffic) at O2+ when it fits the compile
- *    mode's share of the on-chip memory (latency) or belongs to a single-consumer chain that
- *    is streamed through row buffers (bandwidth: fewer bytes, halo recompute, less overlap).
+ *  - At O2+ a value feeding only the next layer stays on-chip (no DDR traffic) when it fits
+ *    the compile mode's share of the on-chip memory; compile_mode bandwidth also holds
+ *    shortcut/branch values and streams single-consumer chains of any size through row
+ *    buffers (fewer bytes, at the cost of halo recompute and less compute/DMA overlap).
  *  - A layer whose working set exceeds the on-chip memory is tiled by rows (weights reloaded
  *    per tile when they do not fit their share; halo rows reloaded) or by output channels
  *    (input reloaded per group), whichever moves fewer bytes.
@@ -33,120 +36,6 @@ import { elementsOf, isMacClass, isPreprocessNode, knownShape, nchw, OpGeometry,
  *    speed-up, weights read by both, a sync cost per layer): faster on large inputs, slower on
  *    tiny ones.
  */
-
-export interface PerfOptions {
-  march: March;
-  /** `compile_mode` (default latency) */
-  compileMode?: CompileMode;
-  /** `optimize_level` (default O3) */
-  optimizeLevel?: OptimizeLevel;
-  /** `core_num` (default 1; 2 on bernoulli2 only) */
-  coreNum?: number;
-  /** `max_time_per_fc` in µs (default 0 = no limit; else at least 1000) */
-  maxTimePerFc?: number;
-  /** `input_type_rt` per input name (default: from the model's HzPreprocess records; float inputs: featuremap) */
-  inputTypeRt?: Record<string, RtType>;
-  /** cost constants to use instead of perf/marchs/<march>.json (fitting, experiments) */
-  costs?: MarchCosts;
-}
-
-export interface OpPerf {
-  /** node name (as the placement names it) */
-  name: string;
-  /** ONNX op type */
-  op: string;
-  /** BPU operator type, or the ONNX op type on the CPU */
-  type: string;
-  on: Device;
-  subgraph?: number;
-  opClass: OpClass;
-  /** operations per frame: 2 × MACs for conv-like ops, element operations otherwise */
-  ops: number;
-  /** operations including channel / width padding */
-  paddedOps: number;
-  loadedBytes: number;
-  storedBytes: number;
-  computeMs: number;
-  dataMs: number;
-  latencyMs: number;
-  /** efficiency applied (class × optimize level ÷ compile-mode recompute); 0 for fused ops */
-  efficiency: number;
-  /** achieved fraction of the MAC array's peak (MAC layers), else 0 */
-  utilization: number;
-  /** the layer head this op is fused into (its cost is counted there) */
-  fusedInto?: string;
-  /** written in place / a view: no cost of its own */
-  inPlace?: boolean;
-  tiling?: { kind: 'none' | 'rows' | 'channels'; tiles: number };
-  /** BPU function call (0-based, within the subgraph) */
-  functionCall?: number;
-  /** true for CPU ops: an estimate from the CPU cost table, not a BPU model */
-  estimate: boolean;
-}
-
-export type BorderKind = 'quantize' | 'dequantize' | 'input_layout_convert' | 'output_layout_convert' | 'preprocess';
-
-export interface BorderPerf {
-  /** board-profile style name: `<value>_HzQuantize`, `<subgraph>_output_layout_convert`, `Preprocess` */
-  name: string;
-  kind: BorderKind;
-  /** the value (or model input) converted */
-  value: string;
-  subgraph?: number;
-  elements: number;
-  latencyMs: number;
-  estimate: true;
-}
-
-export interface SubgraphPerf {
-  id: number;
-  /** `<graph>_subgraph_<id>` */
-  name: string;
-  nodes: number;
-  latencyMs: number;
-  ops: number;
-  loadedBytes: number;
-  storedBytes: number;
-  ddrBytes: number;
-  /** BPU function calls after the max_time_per_fc split */
-  functionCalls: number;
-  /** the subgraph's Quantize/Dequantize and layout conversions (CPU side) */
-  borderMs: number;
-}
-
-export interface PerfTotals {
-  /** Σ subgraph latencies: the BPU time per frame */
-  bpuMs: number;
-  /** Σ CPU ops (estimates) */
-  cpuMs: number;
-  /** Σ border ops (Quantize, Dequantize, layout conversions) */
-  borderMs: number;
-  /** input conversion (`Preprocess`) */
-  inputMs: number;
-  /** per-inference runtime overhead */
-  runtimeMs: number;
-  /** one frame, one thread: everything above */
-  endToEndMs: number;
-  /** BPU operations per frame */
-  ops: number;
-  loadedBytes: number;
-  storedBytes: number;
-  ddrBytes: number;
-  /** (loaded + stored) / 2^20 */
-  ddrMBPerFrame: number;
-  functionCalls: number;
-}
-
-export interface PerfEstimate {
-  march: March;
-  model: string;
-  options: { compileMode: CompileMode; optimizeLevel: OptimizeLevel; coreNum: number; maxTimePerFc: number; inputTypeRt: Record<string, RtType> };
-  ops: OpPerf[];
-  subgraphs: SubgraphPerf[];
-  borders: BorderPerf[];
-  totals: PerfTotals;
-  notes: string[];
-}
 
 /** A group of BPU nodes executed as one unit: the head and the ops fused into it. */
 interface Layer {
@@ -422,44 +311,12 @@ export function estimatePerf(model: Model, placement: Placement, opts: PerfOptio
 
   // ---------------------------------------------------------------- borders and input conversion
   const sgName = (id: number): string => `${placement.graphName}_subgraph_${id}`;
-  const borders: BorderPerf[] = [];
-  const b = costs.borders;
-  const border = (name: string, kind: BorderKind, value: string, subgraph: number | undefined, elements: number, nsPerElement: number): void => {
-    borders.push({ name, kind, value, subgraph, elements, latencyMs: (b.fixedUs + (elements * nsPerElement) / 1000) / 1000, estimate: true });
-  };
-  const outputsPerSubgraph = new Map<number, number>();
-  for (const bd of placement.boundaries) if (bd.kind === 'dequantize') {
-    const sg = placeOf.get(producer.get(bd.value)!)!.subgraph!;
-    outputsPerSubgraph.set(sg, (outputsPerSubgraph.get(sg) ?? 0) + 1);
-  }
-  for (const bd of placement.boundaries) {
-    const elements = elementsOf(knownShape(facts, bd.value));
-    if (bd.kind === 'quantize') {
-      const sgs = [...new Set(bd.to.map((t) => placeOf.get(byLabel.get(t)!)?.subgraph).filter((s): s is number => s !== undefined))];
-      border(`${bd.value}_HzQuantize`, 'quantize', bd.value, sgs.length === 1 ? sgs[0] : undefined, elements, b.quantizeNsPerElement);
-      for (const sg of sgs) {
-        const suffix = sgs.length > 1 || quantizedInputs(sg) > 1 ? `_${bd.value}` : '';
-        border(`${sgName(sg)}_input_layout_convert${suffix}`, 'input_layout_convert', bd.value, sg, elements, b.layoutNsPerElement);
-      }
-    } else {
-      const sg = placeOf.get(producer.get(bd.value)!)!.subgraph!;
-      border(`${sgName(sg)}_output_layout_convert${(outputsPerSubgraph.get(sg) ?? 0) > 1 ? `_${bd.value}` : ''}`, 'output_layout_convert', bd.value, sg, elements, b.layoutNsPerElement);
-      border(`${bd.value}_HzDequantize`, 'dequantize', bd.value, sg, elements, b.dequantizeNsPerElement);
-    }
-  }
-  function quantizedInputs(sg: number): number {
-    return placement.boundaries.filter((bd) => bd.kind === 'quantize' && bd.to.some((t) => placeOf.get(byLabel.get(t)!)?.subgraph === sg)).length;
-  }
-  const imageInputs = g.realInputs.filter((v) => o.inputTypeRt[v.name] && o.inputTypeRt[v.name] !== 'featuremap');
-  for (const v of imageInputs) {
-    const t = o.inputTypeRt[v.name];
-    const ic = costs.input[t];
-    const bytes = imagePixels(v.name) * bytesPerPixel(t);
-    borders.push({
-      name: imageInputs.length > 1 ? `Preprocess_${v.name}` : 'Preprocess', kind: 'preprocess', value: v.name, elements: bytes,
-      latencyMs: (ic.fixedUs + (bytes * ic.nsPerByte) / 1000) / 1000, estimate: true,
-    });
-  }
+  const borders = estimateBorders({
+    placement, costs, facts, inputTypeRt: o.inputTypeRt, subgraphName: sgName, imagePixels,
+    subgraphOf: (label) => placeOf.get(byLabel.get(label)!)?.subgraph,
+    producerSubgraph: (value) => placeOf.get(producer.get(value)!)!.subgraph!,
+    inputs: g.realInputs.map((v) => v.name),
+  });
 
   // ---------------------------------------------------------------- totals
   const subgraphs: SubgraphPerf[] = placement.subgraphs.map((sg) => {
@@ -564,10 +421,6 @@ function cpuOp(name: string, op: string, type: string, node: Node, facts: Map<st
     name, op, type, on: 'CPU', opClass: geo.opClass, ops: geo.ops, paddedOps: geo.ops, loadedBytes: 0, storedBytes: 0,
     computeMs: computeNs / 1e6, dataMs: 0, latencyMs, efficiency: 0, utilization: 0, estimate: true,
   };
-}
-
-function bytesPerPixel(t: RtType): number {
-  return t === 'nv12' ? 1.5 : t === 'gray' ? 1 : t === 'featuremap' ? 0 : 3;
 }
 
 function sum(xs: number[]): number {

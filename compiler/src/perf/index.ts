@@ -4,6 +4,6 @@
  * perf/marchs/<march>.json (calibrated against published board numbers).
  */
 export { estimatePerf } from './estimate';
-export type { BorderKind, BorderPerf, OpPerf, PerfEstimate, PerfOptions, PerfTotals, SubgraphPerf } from './estimate';
+export type { BorderKind, BorderPerf, OpPerf, PerfEstimate, PerfOptions, PerfTotals, SubgraphPerf } from './types';
 export { marchCosts, validateCosts, OP_CLASSES } from './costs';
-export type { MarchCosts, OpClass } from './costs';
+export type { CalibrationTarget, MarchCosts, OpClass } from './costs';

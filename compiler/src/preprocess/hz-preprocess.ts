@@ -40,6 +40,7 @@
 import { PtqError } from '../errors';
 import { DType, dtypeToOnnx, isFloat } from '../onnx/dtype';
 import { Attribute, Dim, Graph, Model, Node, ValueInfo } from '../onnx/ir';
+import { cloneModel } from '../onnx/clone';
 import { Tensor, tensorFrom } from '../onnx/tensor';
 
 export type TrainType = 'rgb' | 'bgr' | 'yuv444' | 'gray' | 'featuremap';
@@ -497,47 +498,3 @@ function collectNames(g: Graph, used: Set<string>): void {
 // ------------------------------------------------------------------ structural copy
 
 /** A copy of `model` whose graph structure (nodes, lists, maps, subgraphs) can be edited freely; tensors are shared. */
-function cloneModel(model: Model): Model {
-  const m = new Model(cloneGraph(model.graph), {
-    irVersion: model.irVersion,
-    opsetImports: model.opsetImports.map((o) => ({ ...o })),
-    producerName: model.producerName,
-    producerVersion: model.producerVersion,
-    domain: model.domain,
-    modelVersion: model.modelVersion,
-    docString: model.docString,
-    metadataProps: { ...model.metadataProps },
-    extra: model.extra,
-  });
-  return m;
-}
-
-function cloneGraph(g: Graph): Graph {
-  const c = new Graph({
-    name: g.name,
-    docString: g.docString,
-    nodes: g.nodes.map(cloneNode),
-    inputs: g.inputs.map(cloneValueInfo),
-    outputs: g.outputs.map(cloneValueInfo),
-    initializers: new Map(g.initializers),
-    valueInfo: new Map([...g.valueInfo].map(([k, v]) => [k, cloneValueInfo(v)])),
-  });
-  c.extra = g.extra;
-  return c;
-}
-
-function cloneValueInfo(v: ValueInfo): ValueInfo {
-  return { ...v, type: v.type ? { dtype: v.type.dtype, shape: v.type.shape?.slice() } : undefined };
-}
-
-function cloneNode(n: Node): Node {
-  const attrs = new Map<string, Attribute>();
-  for (const [k, a] of n.attrs) {
-    if (a.type === 'graph') attrs.set(k, { type: 'graph', value: cloneGraph(a.value) });
-    else if (a.type === 'graphs') attrs.set(k, { type: 'graphs', value: a.value.map(cloneGraph) });
-    else attrs.set(k, a);
-  }
-  const c = new Node({ opType: n.opType, name: n.name, domain: n.domain, inputs: n.inputs, outputs: n.outputs, attrs, docString: n.docString });
-  c.extra = n.extra;
-  return c;
-}

@@ -1,4 +1,4 @@
-import { Attribute, Graph, Model, Node, ValueInfo } from '../onnx/ir';
+import { Graph } from '../onnx/ir';
 
 /**
  * Names used in a graph, to make fresh ones: `'values'` (inputs, outputs, initializers, node
@@ -48,48 +48,4 @@ function collectNames(g: Graph, used: Set<string>, what: 'values' | 'nodes'): vo
   }
 }
 
-/** A copy of `model` whose structure (nodes, lists, maps, subgraphs) can be edited freely; tensors are shared. */
-export function cloneModel(model: Model): Model {
-  return new Model(cloneGraph(model.graph), {
-    irVersion: model.irVersion,
-    opsetImports: model.opsetImports.map((o) => ({ ...o })),
-    producerName: model.producerName,
-    producerVersion: model.producerVersion,
-    domain: model.domain,
-    modelVersion: model.modelVersion,
-    docString: model.docString,
-    metadataProps: { ...model.metadataProps },
-    extra: model.extra,
-  });
-}
-
-export function cloneGraph(g: Graph): Graph {
-  const c = new Graph({
-    name: g.name,
-    docString: g.docString,
-    nodes: g.nodes.map(cloneNode),
-    inputs: g.inputs.map(cloneValueInfo),
-    outputs: g.outputs.map(cloneValueInfo),
-    initializers: new Map(g.initializers),
-    valueInfo: new Map([...g.valueInfo].map(([k, v]) => [k, cloneValueInfo(v)])),
-  });
-  c.extra = g.extra;
-  return c;
-}
-
-export function cloneValueInfo(v: ValueInfo): ValueInfo {
-  return { ...v, type: v.type ? { dtype: v.type.dtype, shape: v.type.shape?.slice() } : undefined };
-}
-
-export function cloneNode(n: Node): Node {
-  const attrs = new Map<string, Attribute>();
-  for (const [k, a] of n.attrs) {
-    if (a.type === 'graph') attrs.set(k, { type: 'graph', value: cloneGraph(a.value) });
-    else if (a.type === 'graphs') attrs.set(k, { type: 'graphs', value: a.value.map(cloneGraph) });
-    else if (a.type === 'ints' || a.type === 'floats') attrs.set(k, { type: a.type, value: a.value.slice() } as Attribute);
-    else attrs.set(k, a);
-  }
-  const c = new Node({ opType: n.opType, name: n.name, domain: n.domain, inputs: n.inputs, outputs: n.outputs, attrs, docString: n.docString });
-  c.extra = n.extra;
-  return c;
-}
+export { cloneModel, cloneGraph, cloneValueInfo, cloneNode } from '../onnx/clone';

@@ -91,7 +91,7 @@ export const calibrateStage: StageFn = async (cfg, ctx) => {
     });
   }
   const base: Omit<QuantizeSpec, 'activations'> = { cpuNodes: chk.cpuNodes, march: cfg.model.march };
-  const tensors = calibrationTensors(model);
+  const tensors = calibrationTensors(model, base);
   const out = type === 'skip' || type === 'load' ? dataFree(type, model, tensors, loaded) : await fromData(cfg, model, base, tensors, log);
   const json: CalibrationJson = { version: 1, calibration_type: type, ...out.header, model_sha256: chk.modelHash, tensors: out.tensors } as CalibrationJson;
 

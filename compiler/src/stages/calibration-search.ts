@@ -5,10 +5,9 @@ import { Rng } from '../kernels/random';
 import { quantizeValue } from '../kernels/requant';
 import { isFloat } from '../onnx/dtype';
 import { Graph, Model } from '../onnx/ir';
-import { inferShapes } from '../onnx/shape-inference';
 import { Tensor } from '../onnx/tensor';
 import { readPreprocessRecords } from '../preprocess/hz-preprocess';
-import { activationScale, emitCalibratedModel, QuantizeSpec } from '../quantize';
+import { activationScale, emitCalibratedModel, planQuantization, QuantizeSpec } from '../quantize';
 import { cloneNode, cloneValueInfo } from '../quantize/names';
 import { Engine } from '../runtime/engine';
 import { ReferenceEngine } from '../runtime/reference';
@@ -63,25 +62,27 @@ export function candidateThresholds(stats: Record<string, TensorStatistics>, c: 
   return out;
 }
 
-/** The values calibration gives thresholds: float graph inputs and float node outputs, in graph order. */
-export function calibrationTensors(model: Model): string[] {
+/**
+ * The tensors calibration gives thresholds: exactly those the quantizer reads a threshold for
+ * (planQuantization asked with a recording stand-in for the thresholds), in graph order —
+ * float values a BPU node reads or writes, the output of the Relu/Clip a Conv is fused with
+ * instead of the Conv's own output, none for passive outputs (they keep their input's scale)
+ * or CPU-only values. Fewer tensors make the statistics and the searches (kl is O(bins²) per
+ * tensor) cheaper.
+ */
+export function calibrationTensors(model: Model, base: Omit<QuantizeSpec, 'activations'>): string[] {
+  const asked = new Set<string>();
+  const recorder = new Proxy({} as QuantizeSpec['activations'], {
+    get: (_t, key) => {
+      if (typeof key === 'string' && key) asked.add(key);
+      return { threshold: 1 };
+    },
+  });
+  planQuantization(model, { ...base, activations: recorder });
   const g = model.graph;
-  const facts = inferShapes(model, { apply: false });
-  const dtypeOf = (v: string): string | undefined => facts.get(v)?.dtype ?? g.typeOf(v)?.dtype;
   const out: string[] = [];
-  const seen = new Set<string>();
-  const add = (v: string): void => {
-    const d = dtypeOf(v);
-    if (v && !seen.has(v) && d !== undefined && isFloat(d as never)) {
-      seen.add(v);
-      out.push(v);
-    }
-  };
-  for (const v of g.realInputs) add(v.name);
-  for (const n of g.topoSort()) {
-    if (!n.domain && n.opType === 'Constant') continue;
-    for (const o of n.outputs) add(o);
-  }
+  for (const v of g.realInputs) if (asked.has(v.name)) out.push(v.name);
+  for (const n of g.topoSort()) for (const o of n.outputs) if (o && asked.has(o) && !out.includes(o)) out.push(o);
   return out;
 }
 

@@ -7,6 +7,7 @@ import { overridesFromConfig } from '../check/placement';
 import { checkInputs, checkNoPostProcessing, checkOpset, checkOutputs } from '../check/model-checks';
 import { loadCustomOps } from '../custom';
 import { writeFileAtomic, saveModel } from '../onnx/encode';
+import { cloneModel } from '../onnx/clone';
 import { Model } from '../onnx/ir';
 import { inferShapes } from '../onnx/shape-inference';
 import { optimizeModel } from '../optimize/pipeline';
@@ -51,7 +52,7 @@ export function checkModel(model: Model, opts: CheckOptions): CheckResult {
     original = r.model;
     notes.push(...r.notes);
   }
-  const optimized = cloneViaIr(original);
+  const optimized = cloneModel(original);
   const opt = optimizeModel(optimized, { inputShapes: opts.inputShapes });
   notes.push(...opt.lines);
   inferShapes(optimized, { inputShapes: opts.inputShapes });
@@ -78,14 +79,6 @@ function setOutputNodes(model: Model, names: string[]): void {
   g.pruneUnused();
 }
 
-function cloneViaIr(m: Model): Model {
-  // a deep copy through the wire format: cheap next to optimisation, and keeps the two models independent
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { decodeModel } = require('../onnx/decode') as typeof import('../onnx/decode');
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { encodeModel } = require('../onnx/encode') as typeof import('../onnx/encode');
-  return decodeModel(encodeModel(m), '<copy>');
-}
 
 /** The per-input HzPreprocess specs of a validated config. */
 export function preprocessSpecs(cfg: PtqConfig): InputSpec[] {
