@@ -1,7 +1,7 @@
 import type { Placement } from '../check/placement';
 import { ValueFacts } from '../ops/registry';
 import type { RtType } from '../preprocess/hz-preprocess';
-import { MarchCosts } from './costs';
+import { ElementCost, MarchCosts } from './costs';
 import { elementsOf, knownShape } from './op-model';
 import type { BorderKind, BorderPerf } from './types';
 
@@ -36,8 +36,8 @@ export function estimateBorders(ctx: BorderContext): BorderPerf[] {
   const { placement, costs } = ctx;
   const b = costs.borders;
   const out: BorderPerf[] = [];
-  const border = (name: string, kind: BorderKind, value: string, subgraph: number | undefined, elements: number, nsPerElement: number): void => {
-    out.push({ name, kind, value, subgraph, elements, latencyMs: (b.fixedUs + (elements * nsPerElement) / 1000) / 1000, estimate: true });
+  const border = (name: string, kind: BorderKind, value: string, subgraph: number | undefined, elements: number, cost: ElementCost): void => {
+    out.push({ name, kind, value, subgraph, elements, latencyMs: (cost.fixedUs + (elements * cost.nsPerElement) / 1000) / 1000, estimate: true });
   };
   const subgraphsFed = (to: string[]): number[] => [...new Set(to.map((t) => ctx.subgraphOf(t)).filter((s): s is number => s !== undefined))];
   const count = (kind: BorderKind, sg: number): number =>
@@ -47,16 +47,16 @@ export function estimateBorders(ctx: BorderContext): BorderPerf[] {
     const elements = elementsOf(knownShape(ctx.facts, bd.value));
     if (bd.kind === 'quantize') {
       const sgs = subgraphsFed(bd.to);
-      border(`${bd.value}_HzQuantize`, 'quantize', bd.value, sgs.length === 1 ? sgs[0] : undefined, elements, b.quantizeNsPerElement);
+      border(`${bd.value}_HzQuantize`, 'quantize', bd.value, sgs.length === 1 ? sgs[0] : undefined, elements, b.quantize);
       for (const sg of sgs) {
         const suffix = sgs.length > 1 || count('quantize', sg) > 1 ? `_${bd.value}` : '';
-        border(`${ctx.subgraphName(sg)}_input_layout_convert${suffix}`, 'input_layout_convert', bd.value, sg, elements, b.layoutNsPerElement);
+        border(`${ctx.subgraphName(sg)}_input_layout_convert${suffix}`, 'input_layout_convert', bd.value, sg, elements, b.inputLayoutConvert);
       }
     } else {
       const sg = ctx.producerSubgraph(bd.value);
       const suffix = count('dequantize', sg) > 1 ? `_${bd.value}` : '';
-      border(`${ctx.subgraphName(sg)}_output_layout_convert${suffix}`, 'output_layout_convert', bd.value, sg, elements, b.layoutNsPerElement);
-      border(`${bd.value}_HzDequantize`, 'dequantize', bd.value, sg, elements, b.dequantizeNsPerElement);
+      border(`${ctx.subgraphName(sg)}_output_layout_convert${suffix}`, 'output_layout_convert', bd.value, sg, elements, b.outputLayoutConvert);
+      border(`${bd.value}_HzDequantize`, 'dequantize', bd.value, sg, elements, b.dequantize);
     }
   }
 

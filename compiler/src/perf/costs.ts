@@ -90,24 +90,28 @@ export interface LevelCosts {
   fuseLayers: boolean;
 }
 
+/** Cost of one CPU-side op: a fixed part and a part per element. */
+export interface ElementCost {
+  fixedUs: number;
+  nsPerElement: number;
+}
+
 export interface CpuCosts {
   core: string;
   clockGHz: number;
-  /** fixed cost of every CPU op (dispatch, tensor set-up), µs */
-  opOverheadUs: number;
-  /** float multiply-accumulates of Conv/Gemm/MatMul on the CPU, ns per MAC (one thread) */
+  /** float multiply-accumulates of Conv/Gemm/MatMul on the CPU, ns per MAC (one thread), besides the op's fixedUs */
   nsPerMac: number;
-  /** ns per element (the larger of input and output elements) by ONNX op type; `default` for the rest */
-  nsPerElement: Record<string, number>;
+  /** per ONNX op type (elements: the larger of input and output elements); `default` for the rest */
+  ops: Record<string, ElementCost>;
 }
 
+/** Quantize / Dequantize / layout conversions around BPU subgraphs (elements of the value converted). */
 export interface BorderCosts {
-  /** fixed cost of each border op (Quantize, Dequantize, a layout conversion), µs */
-  fixedUs: number;
-  quantizeNsPerElement: number;
-  dequantizeNsPerElement: number;
-  /** padding + layout conversion (NCHW float side ↔ the BPU's aligned native layout) */
-  layoutNsPerElement: number;
+  quantize: ElementCost;
+  dequantize: ElementCost;
+  /** padding + layout conversion into / out of the BPU's aligned native layout */
+  inputLayoutConvert: ElementCost;
+  outputLayoutConvert: ElementCost;
 }
 
 export interface InputCosts {
@@ -210,10 +214,16 @@ export function validateCosts(c: MarchCosts): string[] {
       num(`optimizeLevel.${l}.overlapScale`, lc.overlapScale, 0, 1);
     }
   }
-  num('cpu.opOverheadUs', c.cpu?.opOverheadUs);
   num('cpu.nsPerMac', c.cpu?.nsPerMac);
-  num('cpu.nsPerElement.default', c.cpu?.nsPerElement?.default);
-  num('borders.fixedUs', c.borders?.fixedUs);
+  if (!c.cpu?.ops?.default) out.push('cpu.ops.default missing');
+  for (const [k, v] of Object.entries(c.cpu?.ops ?? {})) {
+    num(`cpu.ops.${k}.fixedUs`, v?.fixedUs);
+    num(`cpu.ops.${k}.nsPerElement`, v?.nsPerElement);
+  }
+  for (const k of ['quantize', 'dequantize', 'inputLayoutConvert', 'outputLayoutConvert'] as const) {
+    num(`borders.${k}.fixedUs`, c.borders?.[k]?.fixedUs);
+    num(`borders.${k}.nsPerElement`, c.borders?.[k]?.nsPerElement);
+  }
   num('runtime.perInferenceUs', c.runtime?.perInferenceUs);
   for (const t of ['nv12', 'yuv444', 'rgb', 'bgr', 'gray', 'featuremap']) {
     num(`input.${t}.fixedUs`, c.input?.[t]?.fixedUs);

@@ -222,7 +222,12 @@ describe('CPU ops and subgraph borders', () => {
     expect(s.borders.find((b) => b.kind === 'input_layout_convert')!.name).toBe('chain_subgraph_1_input_layout_convert');
     const cpu = op(s, 'conv_c');
     expect(cpu).toMatchObject({ on: 'CPU', estimate: true, opClass: 'conv1x1' });
-    expect(cpu.latencyMs).toBeGreaterThan(0);
+    // CPU table: fixed cost + MACs × ns per MAC (32x32 pixels, 32 → 32 channels)
+    const k = marchCosts('bernoulli2').cpu;
+    expect(cpu.latencyMs).toBeCloseTo((k.ops.default.fixedUs + (32 * 32 * 32 * 32 * k.nsPerMac) / 1000) / 1000, 12);
+    // borders: fixed + per element, on the 32x32x32 value crossing
+    const deq = marchCosts('bernoulli2').borders.dequantize;
+    expect(s.borders.find((b) => b.name === 'relu_b_HzDequantize')!.latencyMs).toBeCloseTo((deq.fixedUs + (32 * 32 * 32 * deq.nsPerElement) / 1000) / 1000, 12);
     expect(s.totals.borderMs).toBeGreaterThan(a.totals.borderMs);
     expect(s.totals.endToEndMs).toBeGreaterThan(a.totals.endToEndMs + cpu.latencyMs);
     expect(a.ops.every((o) => !o.estimate)).toBe(true);

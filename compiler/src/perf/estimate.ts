@@ -414,9 +414,9 @@ function cpuOp(name: string, op: string, type: string, node: Node, facts: Map<st
   const geo = opGeometry(node, facts, isConst, costs);
   const inElems = sum(node.inputs.filter((i) => i && !isConst(i)).map((i) => elementsOf(knownShape(facts, i))));
   const outElems = sum(node.outputs.filter((v) => v).map((v) => elementsOf(knownShape(facts, v))));
-  const perElement = c.nsPerElement[node.opType] ?? c.nsPerElement.default;
-  const computeNs = isMacClass(geo.opClass) ? geo.macs * c.nsPerMac : Math.max(inElems, outElems) * perElement;
-  const latencyMs = (c.opOverheadUs + computeNs / 1000) / 1000;
+  const cost = c.ops[node.opType] ?? c.ops.default;
+  const computeNs = isMacClass(geo.opClass) ? geo.macs * c.nsPerMac : Math.max(inElems, outElems) * cost.nsPerElement;
+  const latencyMs = (cost.fixedUs + computeNs / 1000) / 1000;
   return {
     name, op, type, on: 'CPU', opClass: geo.opClass, ops: geo.ops, paddedOps: geo.ops, loadedBytes: 0, storedBytes: 0,
     computeMs: computeNs / 1e6, dataMs: 0, latencyMs, efficiency: 0, utilization: 0, estimate: true,

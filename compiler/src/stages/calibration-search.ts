@@ -156,6 +156,16 @@ function cornerInput(dims: number[], layout: 'NCHW' | 'NHWC'): Tensor {
   return new Tensor('int8', dims, a);
 }
 
+/**
+ * onnxruntime options for fake-quant (QDQ) models: graph optimisation 'basic'. From 'extended'
+ * on, onnxruntime fuses the QuantizeLinear/DequantizeLinear pairs around Conv into its own
+ * integer kernels; on x86 without VNNI those use the u8s8 multiply-add that saturates 16-bit
+ * pair sums (onnxruntime's documented reduce_range caveat), and the model no longer computes
+ * the fake quantization it states (measured: output cosine 0.915 instead of 0.9999 on a small
+ * net). 'basic' runs the pairs as written, like the ReferenceEngine.
+ */
+export const FAKE_QUANT_ORT = { threads: 1, optimization: 'basic' } as const;
+
 /** Scores thresholds by the output cosine of the fake-quant model against the float model. */
 export class OutputScorer {
   private constructor(
@@ -186,7 +196,7 @@ export class OutputScorer {
   async score(thresholds: Record<string, number>): Promise<number> {
     const activations = Object.fromEntries(Object.entries(thresholds).map(([k, v]) => [k, { threshold: v }]));
     const cal = emitCalibratedModel(this.model, { ...this.base, activations });
-    const engine = await pickEngine(cal, 'auto', { threads: 1 });
+    const engine = await pickEngine(cal, 'auto', FAKE_QUANT_ORT);
     const sims = this.outputs.map(() => new Similarity());
     try {
       for (let i = 0; i < this.samples.length; i++) {

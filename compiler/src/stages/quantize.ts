@@ -14,6 +14,7 @@ import { pickEngine } from '../runtime/select';
 import { missingOutput, readCheckOutputs, readStageJson } from './artifacts';
 import type { CalibrationJson } from './calibrate';
 import { openCalibrationSet, readModelSample } from './calibration-data';
+import { FAKE_QUANT_ORT } from './calibration-search';
 import { StageFn, stageOutputPaths } from './index';
 import { hasQdq, stripQdq } from './qdq';
 import { fmt, Similarity } from './similarity';
@@ -148,7 +149,7 @@ async function similarityReport(
   const info = JSON.parse(quantized.metadataProps[QUANT_INFO_KEY] ?? '{"inputs":[],"outputs":[]}') as QuantizedModelInfo;
 
   const floatEngine = await pickEngine(model, 'auto', { threads: 1 });
-  const calEngine = await pickEngine(calibrated, 'auto', { threads: 1 });
+  const calEngine = await pickEngine(calibrated, 'auto', FAKE_QUANT_ORT);
   const qEngine = new ReferenceEngine(quantized);
   try {
     for (const s of samples) {
