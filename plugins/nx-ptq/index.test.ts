@@ -155,7 +155,7 @@ describe('nx-ptq plugin: targets', () => {
     expect(out('preprocess')).toEqual([`${d}/calibration_data`]);
     expect(out('check')).toEqual([`${d}/tiny_original_float_model.onnx`, `${d}/tiny_optimized_float_model.onnx`, `${d}/check.json`, `${d}/hb_mapper_checker.log`]);
     expect(out('calibrate')).toEqual([`${d}/tiny_calibrated_model.onnx`, `${d}/tiny_calibration.json`]);
-    expect(out('quantize')).toEqual([`${d}/tiny_quantized_model.onnx`]);
+    expect(out('quantize')).toEqual([`${d}/tiny_quantized_model.onnx`, `${d}/tiny_quant_info.json`]);
     expect(out('compile')).toEqual([`${d}/tiny.bin`]);
     expect(out('perf')).toEqual([`${d}/hb_perf_result`]);
     expect(out('verify')).toEqual([`${d}/verify.json`]);

@@ -10,11 +10,13 @@ import { readCheckOutputs } from './artifacts';
 import { openCalibrationSet, sampleSource } from './calibration-data';
 import {
   Candidate,
+  CandidateThreshold,
   candidateLabel,
   candidateThresholds,
   calibrationTensors,
   DEFAULT_CANDIDATES,
   MIX_SENSITIVITY,
+  mixChoice,
   OutputScorer,
   preprocessThresholds,
   SCORING_SAMPLES,
@@ -58,7 +60,7 @@ export interface CalibrationJson {
   candidates: { method: string; max_percentile?: number; score: number }[];
   /** sha256 of `***_optimized_float_model.onnx` */
   model_sha256: string;
-  tensors: Record<string, { threshold: number; scale: number; method: string; max_percentile?: number; per_channel?: number[] }>;
+  tensors: Record<string, { threshold: number; scale: number; method: string; max_percentile?: number; per_channel?: number[]; fallback?: string }>;
 }
 
 type Entry = CalibrationJson['tensors'][string];
@@ -132,7 +134,9 @@ function dataFree(type: 'skip' | 'load', model: Model, tensors: string[], loaded
   const pre = preprocessThresholds(model);
   const rnd = type === 'skip' ? skipThresholds(tensors) : {};
   const tensorsOut: Record<string, Entry> = {};
-  for (const t of tensors) {
+  // every pair read counts, also on a tensor the quantizer reads only when another has none
+  // (a Conv output whose fused Relu has no pair)
+  for (const t of [...tensors, ...Object.keys(loaded).filter((k) => !tensors.includes(k))]) {
     if (loaded[t] !== undefined) tensorsOut[t] = entry(loaded[t], 'load');
     else if (pre[t] !== undefined) tensorsOut[t] = entry(pre[t], 'preprocess-range');
     else if (rnd[t] !== undefined) tensorsOut[t] = entry(rnd[t], 'skip');
@@ -168,6 +172,7 @@ async function fromData(cfg: PtqConfig, model: Model, base: Omit<QuantizeSpec, '
     if (type === 'max' || type === 'kl') {
       const c: Candidate = type === 'kl' ? { method: 'kl' } : maxPercentile < 1 ? { method: 'percentile', maxPercentile } : { method: 'max' };
       const th = candidateThresholds(stats.tensors, c, perChannel);
+      logFallbacks(th, log);
       return {
         header: { method: c.method, ...(c.maxPercentile !== undefined ? { max_percentile: c.maxPercentile } : {}), per_channel: perChannel, samples: stats.samples, scoring_samples: 0, candidates: [] },
         tensors: entries(th),
@@ -178,6 +183,7 @@ async function fromData(cfg: PtqConfig, model: Model, base: Omit<QuantizeSpec, '
     const scoring: Sample[] = [...sampleSource(set, SCORING_SAMPLES)()];
     const scorer = await OutputScorer.create(model, base, scoring, engine);
     const cands = DEFAULT_CANDIDATES.map((c) => ({ c, th: candidateThresholds(stats.tensors, c, perChannel) }));
+    for (const { th } of cands) logFallbacks(th, log);
     const scores: number[] = [];
     for (const { c, th } of cands) {
       scores.push(await scorer.score(plain(th)));
@@ -196,19 +202,9 @@ async function fromData(cfg: PtqConfig, model: Model, base: Omit<QuantizeSpec, '
     // mix: revisit the tensors whose own quantization error is large
     const sens = await tensorSensitivity(engine, scoring, cands.map(({ th }) => plain(th)), tensors);
     const mixed = entries(winner.th);
-    let weak = 0;
-    let switched = 0;
-    for (const t of tensors) {
-      const cos = sens.get(t);
-      if (!cos || cos[best] >= MIX_SENSITIVITY) continue;
-      weak++;
-      let k = best;
-      for (let j = 0; j < cos.length; j++) if (cos[j] > cos[k]) k = j;
-      if (k !== best && cands[k].th[t]) {
-        mixed[t] = entries({ [t]: cands[k].th[t] })[t];
-        switched++;
-      }
-    }
+    const { switched: choice, weak } = mixChoice(tensors, sens, best);
+    for (const [t, k] of choice) if (cands[k].th[t]) mixed[t] = entries({ [t]: cands[k].th[t] })[t];
+    const switched = choice.size;
     let mixScore = scores[best];
     let useMix = false;
     if (switched) {
@@ -229,15 +225,20 @@ async function fromData(cfg: PtqConfig, model: Model, base: Omit<QuantizeSpec, '
   }
 }
 
-function entries(th: ReturnType<typeof candidateThresholds>): Record<string, Entry> {
+function entries(th: Record<string, CandidateThreshold>): Record<string, Entry> {
   const out: Record<string, Entry> = {};
   for (const [k, t] of Object.entries(th)) {
     out[k] = entry(t.threshold, t.method, {
       ...(t.maxPercentile !== undefined ? { max_percentile: t.maxPercentile } : {}),
       ...(t.perChannel ? { per_channel: t.perChannel } : {}),
+      ...(t.fallback ? { fallback: t.fallback } : {}),
     });
   }
   return out;
+}
+
+function logFallbacks(th: Record<string, CandidateThreshold>, log: (l: string) => void): void {
+  for (const [k, t] of Object.entries(th)) if (t.fallback) log(`WARN tensor '${k}': ${t.fallback}; absmax used instead`);
 }
 
 function plain(th: Record<string, { threshold: number }>): Record<string, number> {

@@ -1,6 +1,5 @@
-import { Sample } from '../calibrate/collect';
+import type { Sample, TensorStatistics } from '../calibrate/collect';
 import { computeThresholds, ThresholdMethod } from '../calibrate/thresholds';
-import type { TensorStatistics } from '../calibrate/collect';
 import { Rng } from '../kernels/random';
 import { quantizeValue } from '../kernels/requant';
 import { isFloat } from '../onnx/dtype';
@@ -31,8 +30,8 @@ import { Similarity } from './similarity';
  *   least as well as the default winner.
  * - `skip`: no data. Seeded thresholds from Rng('skip'), log-uniform in [0.5, 8] per tensor in
  *   graph order (a plausible range for normalised CNN activations); the HzPreprocess values
- *   get their exact range (preprocessThresholds). For perf checks only: the model computes
- *   nonsense.
+ *   get their exact range (preprocessThresholds). For performance checks only: the outputs
+ *   of such a model mean nothing.
  */
 
 export interface Candidate {
@@ -50,16 +49,58 @@ export const MIX_SENSITIVITY = 0.999;
 
 export const candidateLabel = (c: Candidate): string => (c.method === 'percentile' ? `max-percentile ${c.maxPercentile}` : c.method);
 
-/** Per-tensor thresholds from statistics by one candidate (per channel when asked: see perChannelNote). */
-export function candidateThresholds(stats: Record<string, TensorStatistics>, c: Candidate, perChannel = false): Record<string, { threshold: number; method: string; maxPercentile?: number; perChannel?: number[] }> {
+export interface CandidateThreshold {
+  threshold: number;
+  method: string;
+  maxPercentile?: number;
+  perChannel?: number[];
+  /** set when the candidate's own result was replaced (see KL_MAX_CLIPPED) */
+  fallback?: string;
+}
+
+/**
+ * A kl threshold that clips more than this share of a tensor's nonzero values is degenerate
+ * and replaced by absmax. calibrate/algorithms/kl.ts compares distributions over the kept bins
+ * only; when a tensor has no values in the first 128 of its 2048 bins (a Sigmoid output in
+ * 0.3…1, a mean of such), the smallest candidate holds one spike in both P and Q, divergence 0,
+ * and wins: a threshold of 0.07 for values around 0.7. No useful clipping point clips most
+ * values, so the guard never touches a working kl result.
+ */
+export const KL_MAX_CLIPPED = 0.5;
+
+/** Per-tensor thresholds from statistics by one candidate (per channel when asked: see calibrate.ts). */
+export function candidateThresholds(stats: Record<string, TensorStatistics>, c: Candidate, perChannel = false): Record<string, CandidateThreshold> {
   const th = computeThresholds(stats, c.method === 'percentile' ? 'max' : c.method, { maxPercentile: c.maxPercentile, perChannel });
-  const out: Record<string, { threshold: number; method: string; maxPercentile?: number; perChannel?: number[] }> = {};
+  const out: Record<string, CandidateThreshold> = {};
   for (const [k, t] of Object.entries(th)) {
+    const s = stats[k];
+    if (t.method === 'kl' && clippedShare(s, t.threshold) > KL_MAX_CLIPPED) {
+      out[k] = {
+        threshold: s.absmax,
+        method: 'max',
+        ...(perChannel && s.perChannelAbsmax ? { perChannel: Array.from(s.perChannelAbsmax) } : {}),
+        fallback: `kl threshold ${t.threshold.toPrecision(4)} clips ${(100 * clippedShare(s, t.threshold)).toFixed(0)} % of the values`,
+      };
+      continue;
+    }
     // per channel: the int8 contract is per tensor; the tensor keeps the largest channel threshold
     const threshold = t.perChannel?.length ? Math.max(...t.perChannel) : t.threshold;
     out[k] = { threshold, method: t.method, ...(t.maxPercentile !== undefined ? { maxPercentile: t.maxPercentile } : {}), ...(t.perChannel ? { perChannel: t.perChannel } : {}) };
   }
   return out;
+}
+
+/** Share of the nonzero values in histogram bins wholly beyond `threshold`. */
+function clippedShare(s: TensorStatistics, threshold: number): number {
+  const h = s.histogram;
+  let total = -s.zeros;
+  let beyond = 0;
+  const first = s.binWidth > 0 ? Math.ceil(threshold / s.binWidth) : h.length;
+  for (let k = 0; k < h.length; k++) {
+    total += h[k];
+    if (k >= first) beyond += h[k];
+  }
+  return total > 0 ? beyond / total : 0;
 }
 
 /**
@@ -71,15 +112,19 @@ export function candidateThresholds(stats: Record<string, TensorStatistics>, c: 
  * tensor) cheaper.
  */
 export function calibrationTensors(model: Model, base: Omit<QuantizeSpec, 'activations'>): string[] {
+  const g = model.graph;
+  const known = new Set<string>(g.realInputs.map((v) => v.name));
+  for (const n of g.nodes) for (const o of n.outputs) if (o) known.add(o);
   const asked = new Set<string>();
+  // values the quantizer made itself (opset conversion) are not answered: it then asks for their alias
   const recorder = new Proxy({} as QuantizeSpec['activations'], {
     get: (_t, key) => {
-      if (typeof key === 'string' && key) asked.add(key);
+      if (typeof key !== 'string' || !known.has(key)) return undefined;
+      asked.add(key);
       return { threshold: 1 };
     },
   });
   planQuantization(model, { ...base, activations: recorder });
-  const g = model.graph;
   const out: string[] = [];
   for (const v of g.realInputs) if (asked.has(v.name)) out.push(v.name);
   for (const n of g.topoSort()) for (const o of n.outputs) if (o && asked.has(o) && !out.includes(o)) out.push(o);
@@ -208,6 +253,25 @@ export class OutputScorer {
     }
     return sims.length ? sims.reduce((s, x) => s + x.cosine, 0) / sims.length : 1;
   }
+}
+
+/**
+ * `mix`, the choice: for every tensor whose cosine with the base candidate `base` is below
+ * MIX_SENSITIVITY, the candidate with the best cosine (the base on a tie). Returns the tensors
+ * that switched (tensor → candidate index) and how many were below the bar.
+ */
+export function mixChoice(tensors: string[], sensitivity: Map<string, number[]>, base: number): { switched: Map<string, number>; weak: number } {
+  const switched = new Map<string, number>();
+  let weak = 0;
+  for (const t of tensors) {
+    const cos = sensitivity.get(t);
+    if (!cos || !(cos[base] < MIX_SENSITIVITY)) continue;
+    weak++;
+    let k = base;
+    for (let j = 0; j < cos.length; j++) if (cos[j] > cos[k]) k = j;
+    if (k !== base) switched.set(t, k);
+  }
+  return { switched, weak };
 }
 
 /**

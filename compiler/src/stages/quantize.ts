@@ -25,8 +25,9 @@ import { fmt, Similarity } from './similarity';
  * reference toolchain's closing report, also written to `***_quant_info.json`:
  *  - per node (check.json order): Node, ON, Subgraph, Type, the cosine similarity of the
  *    node's output between the float model (onnxruntime) and the calibrated fake-quant model
- *    of the same plan, the threshold the quantized model uses for that output (scale · 127)
- *    and its data type (int8 / int16 / float);
+ *    of the same plan (for a Conv fused with its Relu/Clip: the clamped output, what the BPU
+ *    computes), the threshold the quantized model uses for that output (scale · 127) and its
+ *    data type (int8 / int16 / float);
  *  - per model output: cosine similarity, L1 (mean |a − b|), L2 (√mean (a − b)²) and
  *    Chebyshev (max |a − b|) distances between the float model (onnxruntime) and the
  *    quantized model (ReferenceEngine: the arithmetic the .bin reproduces).
@@ -70,32 +71,39 @@ export const quantizeStage: StageFn = async (cfg, ctx) => {
     ...(chk.int16Nodes.size ? { int16Nodes: chk.int16Nodes } : {}),
   };
   const { calibrated, quantized, plan } = emitQuantizationModels(model, spec);
-  const [qFile, infoFile] = stageOutputPaths('quantize', cfg);
-  saveModel(quantized, qFile);
   for (const n of plan.notes) log(`INFO ${n}`);
 
   const { samples, source } = reportSamples(cfg, model);
   if (source === 'random') log(`INFO no calibration data (calibration_type ${cal.calibration_type}): similarities on ${samples.length} seeded random input(s)`);
   const info = await similarityReport(model, calibrated, quantized, plan, chk.check.nodes, samples, outputType);
   const json: QuantInfoJson = { version: 1, samples: samples.length, sample_source: source, output_type: outputType, ...info, notes: plan.notes.slice() };
+  const [qFile, infoFile] = stageOutputPaths('quantize', cfg);
+  saveModel(quantized, qFile);
   writeFileAtomic(infoFile, `${JSON.stringify(json, null, 2)}\n`);
   log(formatNodeTable(json));
   log(formatOutputTable(json));
   return { stage: 'quantize', outputs: [qFile, infoFile], lines };
 };
 
-/** The first TABLE_SAMPLES calibration samples, or seeded random inputs when there are none. */
+/** The first TABLE_SAMPLES calibration samples, or seeded random inputs when skip/load ran without any. */
 function reportSamples(cfg: PtqConfig, model: Model): { samples: Sample[]; source: QuantInfoJson['sample_source'] } {
-  const dir = path.join(cfg.model.workingDir, CALIBRATION_DATA_DIR);
-  const none = !fs.existsSync(dir) || fs.readdirSync(dir).every((d) => !fs.readdirSync(path.join(dir, d)).length);
-  if (none) {
-    if (cfg.calibration.calibrationType !== 'skip' && cfg.calibration.calibrationType !== 'load') throw missingOutput(cfg, 'preprocess', dir);
+  const type = cfg.calibration.calibrationType;
+  if ((type === 'skip' || type === 'load') && !hasSamples(path.join(cfg.model.workingDir, CALIBRATION_DATA_DIR))) {
     return { samples: randomSamples(model, TABLE_SAMPLES), source: 'random' };
   }
   const set = openCalibrationSet(cfg, model);
   const samples: Sample[] = [];
   for (let i = 0; i < Math.min(TABLE_SAMPLES, set.count); i++) samples.push(readModelSample(set, i));
   return { samples, source: 'calibration_data' };
+}
+
+/** Whether calibration_data/ holds any .npy sample. */
+function hasSamples(dir: string): boolean {
+  try {
+    return fs.readdirSync(dir, { withFileTypes: true }).some((d) => d.isDirectory() && fs.readdirSync(path.join(dir, d.name)).some((f) => f.endsWith('.npy')));
+  } catch {
+    return false;
+  }
 }
 
 function randomSamples(model: Model, count: number): Sample[] {
@@ -119,7 +127,7 @@ function randomSamples(model: Model, count: number): Sample[] {
   return out;
 }
 
-type CheckNode = { name: string; on: string; subgraph: number | null; type: string };
+type CheckNode = { name: string; op: string; on: string; subgraph: number | null; type: string };
 
 async function similarityReport(
   model: Model,
@@ -138,7 +146,10 @@ async function similarityReport(
   const graphOutputs = new Set(plan.model.graph.outputs.map((o) => o.name));
   const pairs = new Map<string, { f: string; c: string }>();
   for (const r of rows) {
-    const t = byLabel.get(r.name)?.outputs[0];
+    const node = byLabel.get(r.name);
+    // a Conv (or other active op) fused with its Relu/Clip computes the clamped value on the BPU
+    const clamp = node ? plan.fusedClamp.get(node) : undefined;
+    const t = (clamp ?? node)?.outputs[0];
     if (!t) continue;
     const c = fq.get(t) ?? t;
     if (inFloat.has(t) && inCal.has(c)) pairs.set(r.name, { f: t, c });
@@ -177,7 +188,9 @@ async function similarityReport(
     await calEngine.dispose();
   }
 
-  const nodes = rows.map((r): QuantInfoJson['nodes'][number] => {
+  // the QuantizeLinear/DequantizeLinear pairs of a QAT model (calibration_type load) are gone
+  const shown = rows.filter((r) => byLabel.has(r.name) || !/^(Quantize|Dequantize)Linear$/.test(r.op));
+  const nodes = shown.map((r): QuantInfoJson['nodes'][number] => {
     const node = byLabel.get(r.name);
     const t = node?.outputs[0];
     const int = t !== undefined && plan.int8.has(t);

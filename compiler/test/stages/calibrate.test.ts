@@ -28,7 +28,8 @@ import { ReferenceEngine } from '../../src/runtime/reference';
 import { runStage, StageName } from '../../src/stages';
 import type { CalibrationJson } from '../../src/stages/calibrate';
 import { imageToIntermediate, openCalibrationSet, readModelSample } from '../../src/stages/calibration-data';
-import { FAKE_QUANT_ORT, tensorSensitivity } from '../../src/stages/calibration-search';
+import { FAKE_QUANT_ORT, MIX_SENSITIVITY, mixChoice, tensorSensitivity } from '../../src/stages/calibration-search';
+import { stripQdq } from '../../src/stages/qdq';
 import type { QuantInfoJson } from '../../src/stages/quantize';
 import { loadConfig } from '../../src/config';
 import { Similarity } from '../../src/stages/similarity';
@@ -37,7 +38,7 @@ jest.setTimeout(120_000);
 
 const CHECK_SCRIPT = path.join(__dirname, '..', 'onnx', 'check_models.py');
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'ptq-calibrate-stage-'));
-afterAll(() => process.env.KEEP_TMP || fs.rmSync(root, { recursive: true, force: true }));
+afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
 
 // ------------------------------------------------------------------ fixtures
 
@@ -77,6 +78,14 @@ function smallNet(channels: number, size: number, seed = 5): Model {
   return b.build();
 }
 
+/** conv-relu-conv: the model output comes straight from a BPU Conv. */
+function convNet(): Model {
+  const b = new GraphBuilder('convs', { seed: 4 });
+  const x = b.input('data', 'float32', [1, 4, 8, 8]);
+  b.output(b.conv(b.relu(b.conv(x, { outChannels: 8, kernel: 3, pad: 1 })), { outChannels: 4, kernel: 1 }), 'output');
+  return b.build();
+}
+
 /** Two featuremap inputs added, then a conv (for the multi-input error cases). */
 function twoInputNet(): Model {
   const b = new GraphBuilder('two', { seed: 2 });
@@ -87,7 +96,7 @@ function twoInputNet(): Model {
 }
 
 /** A QAT-style QDQ model: QuantizeLinear → DequantizeLinear on the input and after each block. */
-function qdqNet(): Model {
+function qdqNet(scales = { input: 2.3 / 127, mid: 3 / 127, out: 1 / 127 }): Model {
   const b = new GraphBuilder('qdq', { seed: 3 });
   const x = b.input('data', 'float32', [1, 3, 16, 16]);
   const qdq = (v: Value, s: number): Value => {
@@ -101,11 +110,11 @@ function qdqNet(): Model {
   const ws = b.initializer(tensorFrom('float32', [], [0.004]));
   const wz = b.initializer(tensorFrom('int8', [], [0]));
   const [w] = b.node('DequantizeLinear', [wq, ws, wz], {}, 1, { dtype: 'float32', shapes: [[4, 8, 1, 1]] });
-  let y = qdq(x, 2.3 / 127);
+  let y = qdq(x, scales.input);
   y = b.relu(b.conv(y, { outChannels: 8, kernel: 3, pad: 1 }));
-  y = qdq(y, 3 / 127);
+  y = qdq(y, scales.mid);
   [y] = b.node('Conv', [y, w], {}, 1, { shapes: [[1, 4, 16, 16]] });
-  y = qdq(y, 1 / 127);
+  y = qdq(y, scales.out);
   b.output(y, 'out');
   return b.build();
 }
@@ -493,6 +502,44 @@ describe('other input kinds', () => {
   });
 });
 
+describe('model output type (optimization)', () => {
+  it.each([
+    ['bernoulli2', 'set_model_output_int8', 'int8'],
+    ['bayes', 'set_model_output_int16', 'int16'],
+  ])('%s, %s: the quantized model outputs %s; the report dequantizes it', async (march, optimization, dtype) => {
+    const rng = new Rng(8);
+    const p = writeProject({
+      name: `out_${dtype}`,
+      model: convNet(),
+      input: FEATUREMAP,
+      calibration: `  calibration_type: 'max'\n  cal_data_type: 'float32'\n  optimization: '${optimization}'`,
+      sample: () => new Uint8Array(smoothFeatures(rng, 4 * 8 * 8).buffer),
+      samples: 6,
+    });
+    fs.writeFileSync(p.yaml, fs.readFileSync(p.yaml, 'utf8').replace("march: 'bernoulli2'", `march: '${march}'`));
+    await run(p, ALL);
+    expectOutputs(p);
+    const q = loadAndValidate(p.file('_quantized_model.onnx'));
+    expect(q.graph.outputs.map((o) => o.type?.dtype)).toEqual([dtype]);
+    const info = readJson<QuantInfoJson>(p.file('_quant_info.json'));
+    expect(info.output_type).toBe(dtype);
+    expect(info.outputs[0].cosine).toBeGreaterThanOrEqual(0.98);
+    expect(info.nodes.map((n) => n.data_type)).toEqual(['int8', 'int8', dtype]);
+    // onnxruntime = ReferenceEngine on the integer output within one step
+    const opt = loadAndValidate(p.file('_optimized_float_model.onnx'));
+    const ort = await OrtEngine.create(q);
+    try {
+      for (const s of modelSamples(p, opt, 3)) {
+        const a = (await ort.run(s)).output.toFloat32();
+        const b = new ReferenceEngine(q).runSync(s).output.toFloat32();
+        expect(a.every((v, i) => Math.abs(v - b[i]) <= 1)).toBe(true);
+      }
+    } finally {
+      await ort.dispose();
+    }
+  });
+});
+
 describe('calibration without data', () => {
   it('skip: seeded thresholds (same every run), models valid and runnable', async () => {
     const p = writeProject({ name: 'skip', model: smallNet(3, 16), input: IMAGE('rgb', 'nv12'), calibration: "  calibration_type: 'skip'" });
@@ -520,22 +567,38 @@ describe('calibration without data', () => {
   });
 
   it('load: thresholds = 127 · scale of the QDQ pairs; int8 weights folded; models track the float model', async () => {
+    // QAT-like scales: the ranges of the float model the pairs wrap, on smooth images normalised as the YAML says
     const rng = new Rng(6);
-    const p = writeProject({ name: 'load', model: qdqNet(), input: IMAGE('rgb', 'bgr').replace(/mean_value: .*/, "mean_value: '128'").replace(/scale_value: .*/, "scale_value: '0.0171'"), calibration: "  calibration_type: 'load'" });
+    const images = Array.from({ length: 4 }, () => smoothImage(rng, 3, 16, 16));
+    const probe = new ReferenceEngine(stripQdq(qdqNet()).model);
+    const range = { Relu_0: 0, out: 0 };
+    for (const img of images) {
+      const r = probe.runSync({ data: new Tensor('float32', [1, 3, 16, 16], Float32Array.from(img, (v) => (v - 128) * 0.0171)) }, { fetch: ['Relu_0'] });
+      for (const k of ['Relu_0', 'out'] as const) range[k] = Math.max(range[k], ...Array.from(r[k].toFloat32(), Math.abs));
+    }
+    const scales = { input: (128 * 0.0171) / 127, mid: range.Relu_0 / 127, out: range.out / 127 };
+    const p = writeProject({
+      name: 'load',
+      model: qdqNet(scales),
+      input: IMAGE('rgb', 'bgr').replace(/mean_value: .*/, "mean_value: '128'").replace(/scale_value: .*/, "scale_value: '0.0171'"),
+      calibration: "  calibration_type: 'load'",
+    });
     const lines = await run(p, ALL);
     expectOutputs(p);
     expect(lines).toContainEqual(expect.stringMatching(/calibration_type load: 3 QuantizeLinear\/DequantizeLinear pair\(s\) read, 1 quantized constant\(s\) folded/));
     const j = readJson<CalibrationJson>(p.file('_calibration.json'));
-    const byName = Object.fromEntries(Object.entries(j.tensors).map(([k, v]) => [k, v]));
-    expect(Object.values(byName).every((t) => t.method === 'load')).toBe(true);
-    // scale as the QDQ model stored it (float32), threshold 127 · scale
-    expect(byName.HzPreprocess_data_norm.scale).toBe(Math.fround(2.3 / 127));
-    expect(byName.out.scale).toBe(Math.fround(1 / 127));
-    expect(Object.values(byName).map((t) => t.scale).sort()).toEqual([Math.fround(1 / 127), Math.fround(2.3 / 127), Math.fround(3 / 127)].sort());
+    expect(Object.keys(j.tensors).sort()).toEqual(['HzPreprocess_data_norm', 'Relu_0', 'out']);
+    expect(Object.values(j.tensors).every((t) => t.method === 'load')).toBe(true);
+    // the scale the QDQ model stored (float32) is the scale of the quantized model: threshold = 127 · scale
+    expect(j.tensors.HzPreprocess_data_norm.scale).toBe(Math.fround(scales.input));
+    expect(j.tensors.Relu_0.scale).toBe(Math.fround(scales.mid));
+    expect(j.tensors.out.scale).toBe(Math.fround(scales.out));
+    expect(j.tensors.out.threshold).toBe(Math.fround(scales.out) * 127);
     const q = loadAndValidate(p.file('_quantized_model.onnx'));
     expect(q.graph.nodes.filter((n) => n.opType === 'QLinearConv').map((n) => n.name)).toEqual(['HzPreprocess_data_norm', 'Conv_0', 'Conv_1']);
-    // the models against the float model the QDQ pairs wrap (pairs removed), on smooth images
-    const samples = Array.from({ length: 3 }, () => ({ data: imageToIntermediate(swapped(smoothImage(rng, 3, 16, 16)), [1, 3, 16, 16], readPreprocessRecords(loadAndValidate(p.file('_optimized_float_model.onnx')))[0]) }));
+    // the models against the float model the QDQ pairs wrap (pairs removed), on the smooth images fed as bgr
+    const rec = readPreprocessRecords(loadAndValidate(p.file('_optimized_float_model.onnx')))[0];
+    const samples = images.map((img) => ({ data: imageToIntermediate(img, [1, 3, 16, 16], rec) }));
     const m = await measureAgainstStripped(p, samples);
     measured.load = m;
     expect(m.calibrated).toBeGreaterThanOrEqual(0.99);
@@ -546,7 +609,6 @@ describe('calibration without data', () => {
 
 /** As measure, with the QDQ pairs of the optimized model removed (the float model they stand for). */
 async function measureAgainstStripped(p: Project, samples: Sample[]): Promise<Measured> {
-  const { stripQdq } = await import('../../src/stages/qdq');
   const file = p.file('_optimized_float_model.onnx');
   const stripped = stripQdq(loadAndValidate(file)).model;
   const backup = fs.readFileSync(file);
@@ -590,10 +652,10 @@ describe('written models pass onnx.checker', () => {
 
 describe('mix sensitivity', () => {
   it('scores each tensor against its fake-quantization by every candidate threshold', async () => {
-    // heavy tails: N(0,1) plus rare outliers at 100; absmax keeps the outliers and loses the bulk
+    // rare outliers at 40 in N(0,1): absmax keeps them and quantizes the bulk coarsely
     const rng = new Rng(1);
     const x = new Float32Array(4096);
-    for (let i = 0; i < x.length; i++) x[i] = i % 2000 === 0 ? 100 : rng.normal();
+    for (let i = 0; i < x.length; i++) x[i] = i % 1000 === 0 ? 40 : rng.normal();
     const stub: Engine = {
       name: 'stub',
       inputNames: ['x'],
@@ -601,14 +663,32 @@ describe('mix sensitivity', () => {
       run: async () => ({ y: new Tensor('float32', [1, 4096], x) }),
       dispose: async () => undefined,
     };
-    const sens = await tensorSensitivity(stub, [{ x: tensorFrom('float32', [1], [0]) }], [{ y: 100 }, { y: 4 }], ['y']);
-    const [wide, tight] = sens.get('y') as number[];
-    expect(wide).toBeLessThan(0.999);
-    expect(tight).toBeGreaterThan(wide);
-    // independent check of the wide case: quantize by hand
-    const s = Math.fround(100 / 127);
-    const sim = new Similarity().add(x, Array.from(x, (v) => Math.max(-128, Math.min(127, Math.round(v / s))) * s));
-    expect(wide).toBeCloseTo(sim.cosine, 3);
+    const sens = await tensorSensitivity(stub, [{ x: tensorFrom('float32', [1], [0]) }], [{ y: 40 }, { y: 4 }], ['y']);
+    const got = sens.get('y') as number[];
+    // independently: quantize by hand (round half away from zero differs from half-even only on exact halves)
+    const byHand = [40, 4].map((t) => {
+      const s = Math.fround(t / 127);
+      return new Similarity().add(x, Array.from(x, (v) => Math.max(-128, Math.min(127, Math.round(v / s))) * s)).cosine;
+    });
+    expect(got[0]).toBeCloseTo(byHand[0], 5);
+    expect(got[1]).toBeCloseTo(byHand[1], 5);
+    expect(got[0]).toBeLessThan(0.999); // below MIX_SENSITIVITY: mix would revisit it
+  });
+});
+
+describe('mix choice', () => {
+  it('switches only tensors below the bar, to their best candidate; keeps the base on ties', () => {
+    const sens = new Map<string, number[]>([
+      ['fine', [0.9995, 0.9999, 0.99999]], // above the bar with the base (0): stays
+      ['weak', [0.99, 0.995, 0.998]], // below: best is 2
+      ['tie', [0.98, 0.98, 0.97]], // below: nothing better than the base
+      ['worse', [0.997, 0.99, 0.98]], // below: the base is the best
+    ]);
+    const r = mixChoice(['fine', 'weak', 'tie', 'worse', 'unknown'], sens, 0);
+    expect(r.weak).toBe(3);
+    expect([...r.switched]).toEqual([['weak', 2]]);
+    expect(MIX_SENSITIVITY).toBe(0.999);
+    expect([...mixChoice(['weak'], sens, 1).switched]).toEqual([['weak', 2]]);
   });
 });
 

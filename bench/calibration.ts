@@ -1,0 +1,397 @@
+import { spawn } from 'child_process';
+import * as os from 'os';
+import * as path from 'path';
+import { collectStatistics, Sample } from '../compiler/src/calibrate/collect';
+import { computeThresholds } from '../compiler/src/calibrate/thresholds';
+import { isPtqError } from '../compiler/src/errors';
+import { Rng } from '../compiler/src/kernels/random';
+import { isFloat } from '../compiler/src/onnx/dtype';
+import { Model } from '../compiler/src/onnx/ir';
+import { inferShapes } from '../compiler/src/onnx/shape-inference';
+import { Tensor } from '../compiler/src/onnx/tensor';
+import { optimizeModel } from '../compiler/src/optimize/pipeline';
+import { calibrationTensors } from '../compiler/src/stages/calibration-search';
+import { Engine, RunOptions } from '../compiler/src/runtime/engine';
+import { OrtEngine } from '../compiler/src/runtime/ort';
+import { ArchName, ARCHITECTURES } from '../scripts/fixtures/architectures';
+
+/**
+ * Cost of `kl` calibration on generated fixture CNNs (1×3×224×224, random seeded weights),
+ * against the plain onnxruntime float forward pass measured in the same process.
+ *
+ *   node -r @swc-node/register bench/calibration.ts [--samples 100] [--models mobilenetv2,resnet50]
+ *        [--tensors all|stage] [--seed 7] [--plain]
+ *
+ * Each model runs in a fresh child process (the same script with `--child <model>`), so its
+ * peak RSS (`process.resourceUsage().maxRSS` at the end of the child) is its own. In the child:
+ *  1. build the model and run the optimisation pipeline on it (BN folded, …): calibration runs
+ *     on the optimised model, as the calibrate stage does;
+ *  2. forward_ms: OrtEngine (1 thread), no fetched intermediates, 2 warm-up runs, then the
+ *     median of 10 runs on one sample;
+ *  3. calibration_ms: wall time of the whole calibration of every float node output plus the
+ *     float graph input (`--tensors stage`: only the tensors the calibrate stage asks for, all
+ *     nodes on the BPU) over N samples: opening the onnxruntime session(s) with those values
+ *     fetchable, collectStatistics (two streaming passes), computeThresholds 'kl', releasing
+ *     the engine. Samples are drawn lazily (seeded Rng, standard normal) inside a function
+ *     that starts the same stream over for each pass, so at most one sample lives at a time;
+ *     drawing them is part of the wall time (reading sample files is too in real use) and is
+ *     reported separately.
+ *  4. ratio = calibration_ms / (N × forward_ms); target ≤ 2.5 (MobileNetV2).
+ *     peak_rss_mb: the child's max RSS (target ≤ 1024 for ResNet50); rss_before_mb: RSS just
+ *     before calibration (model built and optimised, forward engine released), and
+ *     maxrss_before_mb the peak up to then, so the calibration's own memory shows.
+ *     The machine may be shared: `*_cpu_ms` and ratio_cpu are the same measures in CPU time of
+ *     the process (onnxruntime runs on the calling thread with one intra-op thread), and the
+ *     JSON line has the load average at the end of the child.
+ *
+ * Breakdown (in the JSON line, and on stderr): the engine is opened exactly as
+ * collectStatistics does for `engine: 'ort'` (OrtEngine.create with threads 1 and the tensors
+ * fetchable) but by the bench, wrapped so every `run` is timed; collectStatistics gets the
+ * wrapper. Each call of the sample function starts a pass, which splits pass 1 from pass 2;
+ * per pass: engine time (onnxruntime + copying the fetched tensors to JS), sample drawing
+ * time, and the rest (observers: min/max in pass 1, histograms in pass 2, plus loop overhead).
+ * `--plain` instead passes `engine: 'ort'` and times only the whole, to check the wrapper
+ * changes nothing.
+ *
+ * Prints a table on stderr and one JSON line per model on stdout.
+ */
+
+interface Options {
+  models: ArchName[];
+  samples: number;
+  seed: number;
+  plain: boolean;
+  /** `all`: every float node output and float graph input; `stage`: what the calibrate stage asks for */
+  tensors: 'all' | 'stage';
+  child?: ArchName;
+}
+
+interface Breakdown {
+  open_ms: number;
+  pass1_ms: number;
+  pass2_ms: number;
+  pass1_engine_ms: number;
+  pass2_engine_ms: number;
+  pass1_samplegen_ms: number;
+  pass2_samplegen_ms: number;
+  /** pass wall − engine − sample drawing: the observers and the loop */
+  pass1_observer_ms: number;
+  pass2_observer_ms: number;
+  thresholds_ms: number;
+  dispose_ms: number;
+  /** median engine time of one run fetching every calibrated tensor (pass 1) */
+  fetch_run_median_ms: number;
+}
+
+interface Row {
+  bench: 'calibration';
+  model: string;
+  samples: number;
+  forward_ms: number | null;
+  calibration_ms: number | null;
+  ratio: number | null;
+  /** the same in CPU time of the process (user + system), less sensitive to a loaded machine */
+  forward_cpu_ms?: number;
+  calibration_cpu_ms?: number;
+  ratio_cpu?: number;
+  tensor_set?: 'all' | 'stage';
+  peak_rss_mb: number | null;
+  rss_before_mb: number | null;
+  maxrss_before_mb?: number;
+  tensors?: number;
+  nodes?: number;
+  /** elements of all calibrated tensors for one sample */
+  activation_elements?: number;
+  load_avg?: number[];
+  breakdown?: Breakdown;
+  error?: string;
+}
+
+function parseArgs(argv: string[]): Options {
+  const o: Options = { models: ['mobilenetv2', 'resnet50'], samples: 100, seed: 7, plain: false, tensors: 'all' };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--plain') {
+      o.plain = true;
+      continue;
+    }
+    const v = argv[++i];
+    if (v === undefined) throw new Error(`${a} needs a value`);
+    if (a === '--models') o.models = v.split(',') as ArchName[];
+    else if (a === '--samples') o.samples = Number(v);
+    else if (a === '--seed') o.seed = Number(v);
+    else if (a === '--child') o.child = v as ArchName;
+    else if (a === '--tensors') {
+      if (v !== 'all' && v !== 'stage') throw new Error(`--tensors must be all or stage, got ${v}`);
+      o.tensors = v;
+    }
+    else throw new Error(`unknown option ${a}`);
+  }
+  for (const m of [...o.models, ...(o.child ? [o.child] : [])]) {
+    if (!(m in ARCHITECTURES)) throw new Error(`unknown model '${m}' (${Object.keys(ARCHITECTURES).join(', ')})`);
+  }
+  if (!(Number.isInteger(o.samples) && o.samples >= 1)) throw new Error(`--samples must be a positive integer, got ${o.samples}`);
+  return o;
+}
+
+const now = (): number => Number(process.hrtime.bigint()) / 1e6;
+const mb = (bytes: number): number => round(bytes / (1024 * 1024));
+const maxRssMb = (): number => round(process.resourceUsage().maxRSS / 1024);
+const cpuMs = (since?: NodeJS.CpuUsage): number => {
+  const c = process.cpuUsage(since);
+  return (c.user + c.system) / 1000;
+};
+
+function round(x: number): number {
+  return Math.round(x * 100) / 100;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
+}
+
+function message(e: unknown): string {
+  if (isPtqError(e)) return `${e.code}: ${e.message}`;
+  return e instanceof Error ? e.message : String(e);
+}
+
+/**
+ * `all`: float graph inputs and float node outputs (dtypes by shape inference), in graph order;
+ * `stage`: the tensors the calibrate stage asks thresholds for (everything on the BPU, int8 bernoulli2).
+ */
+function tensorsToCalibrate(model: Model, set: 'all' | 'stage'): { names: string[]; elements: number } {
+  const facts = inferShapes(model, { apply: false });
+  const names: string[] = [];
+  let elements = 0;
+  const add = (name: string): void => {
+    const f = facts.get(name);
+    if (!f?.dtype || !isFloat(f.dtype) || names.includes(name)) return;
+    names.push(name);
+    if (f.shape?.every((d) => typeof d === 'number')) elements += (f.shape as number[]).reduce((p, q) => p * q, 1);
+  };
+  if (set === 'stage') {
+    for (const t of calibrationTensors(model, { cpuNodes: new Set(), march: 'bernoulli2' })) add(t);
+    return { names, elements };
+  }
+  for (const v of model.graph.realInputs) add(v.name);
+  for (const n of model.graph.nodes) for (const o of n.outputs) if (o) add(o);
+  return { names, elements };
+}
+
+interface SampleTimer {
+  /** calls of the sample function so far (= the pass in progress) */
+  pass: number;
+  passStart: number[];
+  gen: number[];
+}
+
+/** `count` standard-normal samples for every float input, drawn lazily and identically on each call. */
+function sampleSource(model: Model, count: number, seed: number, timer: SampleTimer): () => Iterable<Sample> {
+  const inputs = model.graph.realInputs.map((v) => ({
+    name: v.name,
+    dims: (v.type?.shape ?? []).map((d) => (typeof d === 'number' ? d : 1)),
+  }));
+  return function* samples(): Generator<Sample> {
+    timer.pass++;
+    timer.passStart[timer.pass] = now();
+    timer.gen[timer.pass] = 0;
+    const rng = new Rng(seed);
+    for (let i = 0; i < count; i++) {
+      const t0 = now();
+      const feeds: Sample = {};
+      for (const { name, dims } of inputs) {
+        const n = dims.reduce((p, q) => p * q, 1);
+        feeds[name] = new Tensor('float32', dims, rng.fillNormal(new Float32Array(n)));
+      }
+      timer.gen[timer.pass] += now() - t0;
+      yield feeds;
+    }
+  };
+}
+
+/** An engine whose `run` calls are timed, per pass of `timer`. */
+class TimedEngine implements Engine {
+  readonly name: string;
+  readonly inputNames: string[];
+  readonly outputNames: string[];
+  readonly runs: number[][] = [[], [], []];
+
+  constructor(private readonly inner: Engine, private readonly timer: SampleTimer) {
+    this.name = inner.name;
+    this.inputNames = inner.inputNames;
+    this.outputNames = inner.outputNames;
+  }
+
+  async run(feeds: Record<string, Tensor>, opts?: RunOptions): Promise<Record<string, Tensor>> {
+    const t0 = now();
+    const out = await this.inner.run(feeds, opts);
+    (this.runs[this.timer.pass] ??= []).push(now() - t0);
+    return out;
+  }
+
+  dispose(): Promise<void> {
+    return this.inner.dispose();
+  }
+}
+
+const sum = (xs: number[] = []): number => xs.reduce((p, q) => p + q, 0);
+
+async function child(name: ArchName, o: Options): Promise<Row> {
+  const row: Row = { bench: 'calibration', model: name, samples: o.samples, forward_ms: null, calibration_ms: null, ratio: null, peak_rss_mb: null, rss_before_mb: null, tensor_set: o.tensors };
+  try {
+    const { model } = ARCHITECTURES[name]({ seed: 1 });
+    optimizeModel(model);
+    row.nodes = model.graph.nodes.length;
+    const { names: tensors, elements } = tensorsToCalibrate(model, o.tensors);
+    row.tensors = tensors.length;
+    row.activation_elements = elements;
+
+    // plain float forward: 2 warm-up runs, median of 10
+    const fwdTimer: SampleTimer = { pass: 0, passStart: [], gen: [] };
+    const [feeds] = sampleSource(model, 1, o.seed, fwdTimer)();
+    const fwd = await OrtEngine.create(model, { threads: 1 });
+    try {
+      for (let i = 0; i < 2; i++) await fwd.run(feeds);
+      const ms: number[] = [];
+      const cpu: number[] = [];
+      for (let i = 0; i < 10; i++) {
+        const c0 = process.cpuUsage();
+        const t0 = now();
+        await fwd.run(feeds);
+        ms.push(now() - t0);
+        cpu.push(cpuMs(c0));
+      }
+      row.forward_ms = round(median(ms));
+      row.forward_cpu_ms = round(median(cpu));
+    } finally {
+      await fwd.dispose();
+    }
+
+    row.rss_before_mb = mb(process.memoryUsage().rss);
+    row.maxrss_before_mb = maxRssMb();
+
+    const timer: SampleTimer = { pass: 0, passStart: [], gen: [] };
+    const samples = sampleSource(model, o.samples, o.seed, timer);
+    const inputs = new Set(model.graph.realInputs.map((v) => v.name));
+    const c0 = process.cpuUsage();
+    const t0 = now();
+    if (o.plain) {
+      const stats = await collectStatistics(model, samples, tensors, { engine: 'ort' });
+      computeThresholds(stats.tensors, 'kl');
+      row.calibration_ms = round(now() - t0);
+    } else {
+      const inner = await OrtEngine.create(model, { threads: 1, fetchable: tensors.filter((t) => !inputs.has(t)) });
+      const t1 = now();
+      const engine = new TimedEngine(inner, timer);
+      let t2 = t1;
+      let t3 = t1;
+      try {
+        const stats = await collectStatistics(model, samples, tensors, { engine });
+        t2 = now();
+        const th = computeThresholds(stats.tensors, 'kl');
+        t3 = now();
+        if (Object.keys(th).length !== tensors.length) throw new Error(`${Object.keys(th).length} thresholds for ${tensors.length} tensors`);
+      } finally {
+        await engine.dispose();
+      }
+      const t4 = now();
+      row.calibration_ms = round(t4 - t0);
+      const pass1 = timer.passStart[2] - timer.passStart[1];
+      const pass2 = t2 - timer.passStart[2];
+      const e1 = sum(engine.runs[1]);
+      const e2 = sum(engine.runs[2]);
+      row.breakdown = {
+        open_ms: round(t1 - t0),
+        pass1_ms: round(pass1),
+        pass2_ms: round(pass2),
+        pass1_engine_ms: round(e1),
+        pass2_engine_ms: round(e2),
+        pass1_samplegen_ms: round(timer.gen[1]),
+        pass2_samplegen_ms: round(timer.gen[2]),
+        pass1_observer_ms: round(pass1 - e1 - timer.gen[1]),
+        pass2_observer_ms: round(pass2 - e2 - timer.gen[2]),
+        thresholds_ms: round(t3 - t2),
+        dispose_ms: round(t4 - t3),
+        fetch_run_median_ms: round(median(engine.runs[1])),
+      };
+    }
+    row.calibration_cpu_ms = round(cpuMs(c0));
+    row.ratio = round(row.calibration_ms / (o.samples * row.forward_ms));
+    row.ratio_cpu = round(row.calibration_cpu_ms / (o.samples * row.forward_cpu_ms));
+  } catch (e) {
+    row.error = message(e);
+  }
+  row.peak_rss_mb = maxRssMb();
+  row.load_avg = os.loadavg().map(round);
+  return row;
+}
+
+/** Run one model in a fresh process; its JSON line comes back on its stdout. */
+function spawnChild(name: ArchName, o: Options): Promise<Row> {
+  const args = ['-r', '@swc-node/register', __filename, '--child', name, '--samples', String(o.samples), '--seed', String(o.seed), '--tensors', o.tensors, ...(o.plain ? ['--plain'] : [])];
+  return new Promise((resolve) => {
+    const p = spawn(process.execPath, args, { cwd: path.resolve(__dirname, '..'), stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    p.stdout.setEncoding('utf8');
+    p.stdout.on('data', (d: string) => (out += d));
+    p.on('close', (code, signal) => {
+      const line = out.split('\n').find((l) => l.startsWith('{"bench":"calibration"'));
+      if (line) resolve(JSON.parse(line) as Row);
+      else {
+        resolve({
+          bench: 'calibration', model: name, samples: o.samples, forward_ms: null, calibration_ms: null, ratio: null, peak_rss_mb: null, rss_before_mb: null,
+          error: `child exited with ${signal ?? code} and no result`,
+        });
+      }
+    });
+  });
+}
+
+function printTable(rows: Row[]): void {
+  const fmt = (v: number | null | undefined, d = 1): string => (v === null || v === undefined ? '-' : v.toFixed(d));
+  const lines = [
+    ['model', 'samples', 'tensors', 'forward ms', 'calibration ms', 'ratio', 'ratio (cpu)', 'rss before MB', 'peak RSS MB', 'load', 'note'],
+    ...rows.map((r) => [
+      r.model, String(r.samples), `${r.tensors ?? '-'} (${r.tensor_set ?? '-'})`, fmt(r.forward_ms, 2), fmt(r.calibration_ms, 0), r.ratio === null ? '-' : `${r.ratio.toFixed(2)}x`,
+      r.ratio_cpu === undefined ? '-' : `${r.ratio_cpu.toFixed(2)}x`,
+      fmt(r.rss_before_mb, 0), fmt(r.peak_rss_mb, 0), r.load_avg ? r.load_avg[0].toFixed(2) : '-', r.error ?? '',
+    ]),
+  ];
+  const w = lines[0].map((_, c) => Math.max(...lines.map((l) => l[c].length)));
+  for (const l of lines) console.error(l.map((s, c) => (c === l.length - 1 ? s : s.padEnd(w[c]))).join('  '));
+  for (const r of rows) {
+    const b = r.breakdown;
+    if (!b) continue;
+    const s = r.samples;
+    console.error(
+      `${r.model}: open ${b.open_ms.toFixed(0)} ms; ` +
+        `pass 1 ${b.pass1_ms.toFixed(0)} ms (engine ${b.pass1_engine_ms.toFixed(0)} = ${(b.pass1_engine_ms / s).toFixed(1)}/sample, samples ${b.pass1_samplegen_ms.toFixed(0)}, observers ${b.pass1_observer_ms.toFixed(0)}); ` +
+        `pass 2 ${b.pass2_ms.toFixed(0)} ms (engine ${b.pass2_engine_ms.toFixed(0)}, samples ${b.pass2_samplegen_ms.toFixed(0)}, observers ${b.pass2_observer_ms.toFixed(0)}); ` +
+        `kl thresholds ${b.thresholds_ms.toFixed(0)} ms; dispose ${b.dispose_ms.toFixed(0)} ms; ` +
+        `fetch-all run median ${b.fetch_run_median_ms.toFixed(2)} ms vs forward ${fmt(r.forward_ms, 2)} ms`,
+    );
+  }
+}
+
+async function main(): Promise<void> {
+  const o = parseArgs(process.argv.slice(2));
+  if (o.child) {
+    console.log(JSON.stringify(await child(o.child, o)));
+    return;
+  }
+  console.error(`load average at start: ${os.loadavg().map((x) => x.toFixed(2)).join(' ')} (${os.cpus().length} cpus)`);
+  const rows: Row[] = [];
+  for (const name of o.models) {
+    const row = await spawnChild(name, o);
+    rows.push(row);
+    console.log(JSON.stringify(row));
+  }
+  printTable(rows);
+}
+
+main().catch((e: unknown) => {
+  console.error(isPtqError(e) ? e.oneLine() : e);
+  process.exitCode = 1;
+});
