@@ -1,6 +1,7 @@
 import { spawn } from 'child_process';
 import * as os from 'os';
 import * as path from 'path';
+import { performance, PerformanceObserver } from 'perf_hooks';
 import { collectStatistics, Sample } from '../compiler/src/calibrate/collect';
 import { computeThresholds } from '../compiler/src/calibrate/thresholds';
 import { isPtqError } from '../compiler/src/errors';
@@ -74,9 +75,12 @@ interface Breakdown {
   pass2_engine_ms: number;
   pass1_samplegen_ms: number;
   pass2_samplegen_ms: number;
-  /** pass wall − engine − sample drawing: the observers and the loop */
+  /** pass wall − engine − sample drawing: the observers and the loop (garbage collection included) */
   pass1_observer_ms: number;
   pass2_observer_ms: number;
+  /** V8 garbage-collection pauses during the pass (inside whichever of the above they fell) */
+  pass1_gc_ms: number;
+  pass2_gc_ms: number;
   thresholds_ms: number;
   dispose_ms: number;
   /** median engine time of one run fetching every calibrated tensor (pass 1) */
@@ -134,7 +138,7 @@ function parseArgs(argv: string[]): Options {
   return o;
 }
 
-const now = (): number => Number(process.hrtime.bigint()) / 1e6;
+const now = (): number => performance.now();
 const mb = (bytes: number): number => round(bytes / (1024 * 1024));
 const maxRssMb = (): number => round(process.resourceUsage().maxRSS / 1024);
 const cpuMs = (since?: NodeJS.CpuUsage): number => {
@@ -275,6 +279,15 @@ async function child(name: ArchName, o: Options): Promise<Row> {
     const timer: SampleTimer = { pass: 0, passStart: [], gen: [] };
     const samples = sampleSource(model, o.samples, o.seed, timer);
     const inputs = new Set(model.graph.realInputs.map((v) => v.name));
+    const gcPauses: { start: number; ms: number }[] = [];
+    const gcObserver = new PerformanceObserver((list) => {
+      for (const e of list.getEntries()) gcPauses.push({ start: e.startTime, ms: e.duration });
+    });
+    gcObserver.observe({ entryTypes: ['gc'] });
+    const gcBetween = async (from: number, to: number): Promise<number> => {
+      await new Promise((r) => setImmediate(r)); // gc entries are delivered asynchronously
+      return sum(gcPauses.filter((g) => g.start >= from && g.start < to).map((g) => g.ms));
+    };
     const c0 = process.cpuUsage();
     const t0 = now();
     if (o.plain) {
@@ -312,12 +325,15 @@ async function child(name: ArchName, o: Options): Promise<Row> {
         pass2_samplegen_ms: round(timer.gen[2]),
         pass1_observer_ms: round(pass1 - e1 - timer.gen[1]),
         pass2_observer_ms: round(pass2 - e2 - timer.gen[2]),
+        pass1_gc_ms: round(await gcBetween(timer.passStart[1], timer.passStart[2])),
+        pass2_gc_ms: round(await gcBetween(timer.passStart[2], t2)),
         thresholds_ms: round(t3 - t2),
         dispose_ms: round(t4 - t3),
         fetch_run_median_ms: round(median(engine.runs[1])),
       };
     }
     row.calibration_cpu_ms = round(cpuMs(c0));
+    gcObserver.disconnect();
     row.ratio = round(row.calibration_ms / (o.samples * row.forward_ms));
     row.ratio_cpu = round(row.calibration_cpu_ms / (o.samples * row.forward_cpu_ms));
   } catch (e) {
@@ -367,8 +383,8 @@ function printTable(rows: Row[]): void {
     const s = r.samples;
     console.error(
       `${r.model}: open ${b.open_ms.toFixed(0)} ms; ` +
-        `pass 1 ${b.pass1_ms.toFixed(0)} ms (engine ${b.pass1_engine_ms.toFixed(0)} = ${(b.pass1_engine_ms / s).toFixed(1)}/sample, samples ${b.pass1_samplegen_ms.toFixed(0)}, observers ${b.pass1_observer_ms.toFixed(0)}); ` +
-        `pass 2 ${b.pass2_ms.toFixed(0)} ms (engine ${b.pass2_engine_ms.toFixed(0)}, samples ${b.pass2_samplegen_ms.toFixed(0)}, observers ${b.pass2_observer_ms.toFixed(0)}); ` +
+        `pass 1 ${b.pass1_ms.toFixed(0)} ms (engine ${b.pass1_engine_ms.toFixed(0)} = ${(b.pass1_engine_ms / s).toFixed(1)}/sample, samples ${b.pass1_samplegen_ms.toFixed(0)}, observers ${b.pass1_observer_ms.toFixed(0)}; gc ${b.pass1_gc_ms.toFixed(0)}); ` +
+        `pass 2 ${b.pass2_ms.toFixed(0)} ms (engine ${b.pass2_engine_ms.toFixed(0)}, samples ${b.pass2_samplegen_ms.toFixed(0)}, observers ${b.pass2_observer_ms.toFixed(0)}; gc ${b.pass2_gc_ms.toFixed(0)}); ` +
         `kl thresholds ${b.thresholds_ms.toFixed(0)} ms; dispose ${b.dispose_ms.toFixed(0)} ms; ` +
         `fetch-all run median ${b.fetch_run_median_ms.toFixed(2)} ms vs forward ${fmt(r.forward_ms, 2)} ms`,
     );

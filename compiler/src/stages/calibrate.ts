@@ -167,11 +167,12 @@ async function fromData(cfg: PtqConfig, model: Model, base: Omit<QuantizeSpec, '
       },
     });
     bars.forEach((b) => b.finish());
+    const exact = preprocessThresholds(model);
 
     const maxPercentile = cfg.calibration.maxPercentile ?? 1;
     if (type === 'max' || type === 'kl') {
       const c: Candidate = type === 'kl' ? { method: 'kl' } : maxPercentile < 1 ? { method: 'percentile', maxPercentile } : { method: 'max' };
-      const th = candidateThresholds(stats.tensors, c, perChannel);
+      const th = candidateThresholds(stats.tensors, c, perChannel, exact);
       logFallbacks(th, log);
       return {
         header: { method: c.method, ...(c.maxPercentile !== undefined ? { max_percentile: c.maxPercentile } : {}), per_channel: perChannel, samples: stats.samples, scoring_samples: 0, candidates: [] },
@@ -182,7 +183,7 @@ async function fromData(cfg: PtqConfig, model: Model, base: Omit<QuantizeSpec, '
     // default and mix: score the candidates on the first samples
     const scoring: Sample[] = [...sampleSource(set, SCORING_SAMPLES)()];
     const scorer = await OutputScorer.create(model, base, scoring, engine);
-    const cands = DEFAULT_CANDIDATES.map((c) => ({ c, th: candidateThresholds(stats.tensors, c, perChannel) }));
+    const cands = DEFAULT_CANDIDATES.map((c) => ({ c, th: candidateThresholds(stats.tensors, c, perChannel, exact) }));
     for (const { th } of cands) logFallbacks(th, log);
     const scores: number[] = [];
     for (const { c, th } of cands) {

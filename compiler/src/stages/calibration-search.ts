@@ -69,11 +69,23 @@ export interface CandidateThreshold {
 export const KL_MAX_CLIPPED = 0.5;
 
 /** Per-tensor thresholds from statistics by one candidate (per channel when asked: see calibrate.ts). */
-export function candidateThresholds(stats: Record<string, TensorStatistics>, c: Candidate, perChannel = false): Record<string, CandidateThreshold> {
+export function candidateThresholds(
+  stats: Record<string, TensorStatistics>,
+  c: Candidate,
+  perChannel = false,
+  /** tensors whose range is known exactly (the HzPreprocess values): they keep it, whatever the method */
+  exact: Record<string, number> = {},
+): Record<string, CandidateThreshold> {
   const th = computeThresholds(stats, c.method === 'percentile' ? 'max' : c.method, { maxPercentile: c.maxPercentile, perChannel });
   const out: Record<string, CandidateThreshold> = {};
   for (const [k, t] of Object.entries(th)) {
     const s = stats[k];
+    if (exact[k] !== undefined) {
+      // clipping a preprocessed pixel loses information no later layer recovers (a uniform
+      // background is one spike in the histogram that KL would otherwise cut at)
+      out[k] = { threshold: exact[k], method: 'preprocess-range' };
+      continue;
+    }
     if (t.method === 'kl' && clippedShare(s, t.threshold) > KL_MAX_CLIPPED) {
       out[k] = {
         threshold: s.absmax,
@@ -142,8 +154,8 @@ export function skipThresholds(tensors: string[]): Record<string, number> {
 /**
  * Exact ranges of the HzPreprocess values (colour conversion, normalisation): the stage is
  * affine per pixel between clamps, so the extremes are reached at the corners of the int8 input
- * cube, which an input made of all corners (2^C patterns repeated) covers. Used where there are
- * no calibration data for them (`skip`, `load`).
+ * cube, which an input made of all corners (2^C patterns repeated) covers. Every calibration
+ * type uses them for these values.
  */
 export function preprocessThresholds(model: Model): Record<string, number> {
   const g = model.graph;
