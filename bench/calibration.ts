@@ -294,6 +294,7 @@ async function child(name: ArchName, o: Options): Promise<Row> {
       const stats = await collectStatistics(model, samples, tensors, { engine: 'ort' });
       computeThresholds(stats.tensors, 'kl');
       row.calibration_ms = round(now() - t0);
+      row.calibration_cpu_ms = round(cpuMs(c0));
     } else {
       const inner = await OrtEngine.create(model, { threads: 1, fetchable: tensors.filter((t) => !inputs.has(t)) });
       const t1 = now();
@@ -311,6 +312,7 @@ async function child(name: ArchName, o: Options): Promise<Row> {
       }
       const t4 = now();
       row.calibration_ms = round(t4 - t0);
+      row.calibration_cpu_ms = round(cpuMs(c0));
       const pass1 = timer.passStart[2] - timer.passStart[1];
       const pass2 = t2 - timer.passStart[2];
       const e1 = sum(engine.runs[1]);
@@ -332,10 +334,9 @@ async function child(name: ArchName, o: Options): Promise<Row> {
         fetch_run_median_ms: round(median(engine.runs[1])),
       };
     }
-    row.calibration_cpu_ms = round(cpuMs(c0));
     gcObserver.disconnect();
     row.ratio = round(row.calibration_ms / (o.samples * row.forward_ms));
-    row.ratio_cpu = round(row.calibration_cpu_ms / (o.samples * row.forward_cpu_ms));
+    row.ratio_cpu = round(row.calibration_cpu_ms! / (o.samples * row.forward_cpu_ms!));
   } catch (e) {
     row.error = message(e);
   }

@@ -1,4 +1,5 @@
 import { NumericArray } from '../onnx/dtype';
+import { stridedOffsets } from './shape';
 
 /**
  * Helpers shared by the reduction-style operators (Softmax family, ArgMax, Reduce*, TopK, losses).
@@ -76,10 +77,6 @@ export function softmaxKernel(x: NumericArray, out: NumericArray, s: AxisSplit, 
  */
 export function reductionIndex(dims: readonly number[], axes: ReadonlySet<number>): Int32Array {
   const r = dims.length;
-  let n = 1;
-  for (const d of dims) n *= d;
-  const idx = new Int32Array(n);
-  if (n === 0) return idx;
   const eff = new Array<number>(r).fill(0);
   let acc = 1;
   for (let d = r - 1; d >= 0; d--) {
@@ -88,17 +85,5 @@ export function reductionIndex(dims: readonly number[], axes: ReadonlySet<number
       acc *= dims[d];
     }
   }
-  const pos = new Array<number>(r).fill(0);
-  let off = 0;
-  for (let i = 0; i < n; i++) {
-    idx[i] = off;
-    for (let d = r - 1; d >= 0; d--) {
-      pos[d]++;
-      off += eff[d];
-      if (pos[d] < dims[d]) break;
-      off -= eff[d] * pos[d];
-      pos[d] = 0;
-    }
-  }
-  return idx;
+  return stridedOffsets(dims, eff);
 }

@@ -78,23 +78,33 @@ export function isStatic(shape: Dim[] | undefined): shape is number[] {
  */
 export function broadcastIndex(inDims: readonly number[], outDims: readonly number[]): Int32Array {
   const r = outDims.length;
-  const n = outDims.reduce((a, b) => a * b, 1);
-  const idx = new Int32Array(n);
   const inStr = stridesOf(inDims);
   const eff = new Array<number>(r).fill(0);
   for (let i = 0; i < r; i++) {
     const k = inDims.length - r + i;
     eff[i] = k >= 0 && inDims[k] !== 1 ? inStr[k] : 0;
   }
+  return stridedOffsets(outDims, eff);
+}
+
+/**
+ * Walking `dims` in row-major order, the offset `Σ pos[d]·step[d]` of every position, in one
+ * pass with an odometer (a step of 0 repeats values along that axis).
+ */
+export function stridedOffsets(dims: readonly number[], step: readonly number[]): Int32Array {
+  const r = dims.length;
+  let n = 1;
+  for (const d of dims) n *= d;
+  const idx = new Int32Array(n);
   const pos = new Array<number>(r).fill(0);
   let off = 0;
   for (let i = 0; i < n; i++) {
     idx[i] = off;
     for (let d = r - 1; d >= 0; d--) {
       pos[d]++;
-      off += eff[d];
-      if (pos[d] < outDims[d]) break;
-      off -= eff[d] * pos[d];
+      off += step[d];
+      if (pos[d] < dims[d]) break;
+      off -= step[d] * pos[d];
       pos[d] = 0;
     }
   }

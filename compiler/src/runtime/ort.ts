@@ -4,7 +4,7 @@ import { arrayCtor, DType, TypedArray } from '../onnx/dtype';
 import { encodeModel } from '../onnx/encode';
 import { Graph, Model, ValueType } from '../onnx/ir';
 import { Tensor } from '../onnx/tensor';
-import { Engine, RunOptions } from './engine';
+import { checkFeed, Engine, RunOptions } from './engine';
 
 export type GraphOptimizationLevel = 'disabled' | 'basic' | 'extended' | 'all';
 
@@ -317,23 +317,6 @@ function sameRealm(a: TypedArray, ctor: TypedArrayCtor): TypedArray {
   return new ctor(v.buffer, v.byteOffset, v.length);
 }
 
-function checkFeed(name: string, t: Tensor, type: ValueType | undefined): void {
-  if (!type) return;
-  if (t.dtype !== type.dtype) {
-    throw new PtqError('E_INPUT_TYPE', `model input '${name}' expects ${type.dtype}, got ${t.dtype}`, {
-      subject: name,
-      fix: `convert the data to ${type.dtype}`,
-    });
-  }
-  const s = type.shape;
-  if (!s) return;
-  if (s.length !== t.dims.length || s.some((d, i) => typeof d === 'number' && d !== t.dims[i])) {
-    throw new PtqError('E_INPUT_SHAPE', `model input '${name}' expects shape [${s.join(',')}], got [${t.dims.join(',')}]`, {
-      subject: name,
-      fix: 'reshape the data to the model input shape',
-    });
-  }
-}
 
 function nodeNameIn(msg: string): string | undefined {
   const m =

@@ -1,8 +1,8 @@
 import { PtqError } from '../errors';
-import { Graph, Model, Node, ValueType } from '../onnx/ir';
+import { Graph, Model, Node } from '../onnx/ir';
 import { Tensor, tensorFrom } from '../onnx/tensor';
 import { getOp, OpDef } from '../ops/registry';
-import { Engine, RunOptions } from './engine';
+import { checkFeed, Engine, RunOptions } from './engine';
 
 interface Step {
   node: Node;
@@ -92,21 +92,3 @@ export function runStep(step: { node: Node; op: OpDef; opset: number }, inputs: 
   return outs.map((t) => (t && t.dtype === 'float32' ? tensorFrom(half, t.dims, t.data as Float32Array) : t));
 }
 
-function checkFeed(name: string, t: Tensor, type: ValueType | undefined): void {
-  if (!type) return;
-  if (t.dtype !== type.dtype) {
-    throw new PtqError('E_INPUT_TYPE', `model input '${name}' expects ${type.dtype}, got ${t.dtype}`, {
-      subject: name,
-      fix: `convert the data to ${type.dtype}`,
-    });
-  }
-  const s = type.shape;
-  if (!s) return;
-  const bad = s.length !== t.dims.length || s.some((d, i) => typeof d === 'number' && d !== t.dims[i]);
-  if (bad) {
-    throw new PtqError('E_INPUT_SHAPE', `model input '${name}' expects shape [${s.join(',')}], got [${t.dims.join(',')}]`, {
-      subject: name,
-      fix: 'reshape the data to the model input shape',
-    });
-  }
-}
