@@ -111,8 +111,11 @@ export class OrtEngine implements Engine {
       }
     }
     try {
-      await engine.session([]);
+      // open the session the caller will use (load errors surface here); with `fetchable` the
+      // plain session is opened only if a run without fetches asks for it — it would cost a
+      // second copy of the weights in onnxruntime (~100 MB on ResNet50) for nothing
       if (opts.fetchable?.length) await engine.session(engine.extraOutputs(opts.fetchable));
+      else await engine.session([]);
     } catch (e) {
       await engine.dispose();
       throw e;
