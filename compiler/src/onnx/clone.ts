@@ -45,3 +45,17 @@ export function cloneNode(n: Node): Node {
   c.extra = n.extra;
   return c;
 }
+
+/** A model with `model`'s header (IR version, opsets, producer, metadata) around another graph. */
+export function withGraph(model: Model, graph: Graph, header: Partial<Pick<Model, 'producerName' | 'metadataProps'>> = {}): Model {
+  return new Model(graph, {
+    irVersion: model.irVersion,
+    opsetImports: model.opsetImports.map((o) => ({ ...o })),
+    producerName: header.producerName ?? model.producerName,
+    producerVersion: model.producerVersion,
+    domain: model.domain,
+    modelVersion: model.modelVersion,
+    docString: model.docString,
+    metadataProps: header.metadataProps ?? { ...model.metadataProps },
+  });
+}

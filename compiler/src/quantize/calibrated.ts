@@ -1,6 +1,7 @@
 import { Attribute, Graph, Model, Node } from '../onnx/ir';
 import { Tensor, tensorFrom } from '../onnx/tensor';
 import { cloneNode, cloneValueInfo, Namer } from './names';
+import { withGraph } from '../onnx/clone';
 import { inputRoles, planQuantization, QuantPlan, weightFor } from './plan';
 import { CALIBRATION_SUFFIX, QuantizeSpec } from './spec';
 
@@ -102,14 +103,5 @@ export function calibratedFromPlan(plan: QuantPlan): Model {
     for (const o of node.outputs) if (renamed.has(o)) fakeQuant(o);
   }
   g.pruneUnused();
-  return new Model(g, {
-    irVersion: plan.model.irVersion,
-    opsetImports: plan.model.opsetImports.map((o) => ({ ...o })),
-    producerName: 'nx-ptq',
-    producerVersion: plan.model.producerVersion,
-    domain: plan.model.domain,
-    modelVersion: plan.model.modelVersion,
-    docString: plan.model.docString,
-    metadataProps: { ...plan.model.metadataProps },
-  });
+  return withGraph(plan.model, g, { producerName: 'nx-ptq' });
 }

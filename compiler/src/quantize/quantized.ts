@@ -4,6 +4,7 @@ import { Tensor, tensorFrom } from '../onnx/tensor';
 import { findOp } from '../ops/registry';
 import { buildLut, dequantizeValue, quantizeValue, requantMultiplier, roundHalfEven } from '../kernels/requant';
 import { cloneNode, cloneValueInfo, Namer } from './names';
+import { withGraph } from '../onnx/clone';
 import { INT8_PASSIVE, inputRoles, planQuantization, QuantPlan, WeightQuant, weightFor } from './plan';
 import { int16Scale, QUANT_INFO_KEY, QuantizedModelInfo, QuantizeSpec } from './spec';
 
@@ -110,14 +111,8 @@ class QuantizedEmitter {
     g.pruneUnused();
     const ignored = [...(plan.spec.int16Nodes ?? [])];
     if (ignored.length) this.info.int16NodesIgnored = ignored;
-    return new Model(g, {
-      irVersion: plan.model.irVersion,
-      opsetImports: plan.model.opsetImports.map((o) => ({ ...o })),
+    return withGraph(plan.model, g, {
       producerName: 'nx-ptq',
-      producerVersion: plan.model.producerVersion,
-      domain: plan.model.domain,
-      modelVersion: plan.model.modelVersion,
-      docString: plan.model.docString,
       metadataProps: { ...plan.model.metadataProps, [QUANT_INFO_KEY]: JSON.stringify(this.info) },
     });
   }
