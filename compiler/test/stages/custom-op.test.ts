@@ -24,7 +24,7 @@ exports.ops = [{
 }];
 `;
 
-it('a custom operator is placed on the CPU and kept in the written models', async () => {
+it('a custom operator is placed on the CPU and kept in every written model', async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ptq-custom-stage-'));
   try {
     fs.mkdirSync(path.join(dir, 'ops'));
@@ -77,6 +77,15 @@ custom_op:
       const y = (await e.run(feeds)).out;
       expect(y.dims).toEqual([1, 2, 8, 8]);
       expect(Number.isFinite(y.toNumbers()[0])).toBe(true);
+    }
+    // ... and into the calibrated and quantized models (skip: no calibration data needed)
+    await runStage('calibrate', { configFile: path.join(dir, 'model.yaml'), log: () => undefined });
+    await runStage('quantize', { configFile: path.join(dir, 'model.yaml'), log: () => undefined });
+    for (const f of ['custom_calibrated_model.onnx', 'custom_quantized_model.onnx']) {
+      const m = loadAndValidate(path.join(dir, 'model_output', f));
+      expect(m.graph.nodes.filter((n) => n.domain === 'com.stagetest' && n.opType === 'TwiceAddOne')).toHaveLength(1);
+      const y = (await new ReferenceEngine(m).run({ data: tensorFrom('float32', [1, 4, 8, 8], new Array(256).fill(0.5)) })).out;
+      expect(y.dims).toEqual([1, 2, 8, 8]);
     }
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
