@@ -17,16 +17,20 @@ const utf8 = new TextDecoder('utf-8');
 
 /** Read and decode an ONNX model file. */
 export function loadModel(file: string): Model {
-  let buf: Buffer;
+  return decodeModel(readModelFile(file), file);
+}
+
+/** The bytes of a model file, or a one-line PtqError naming it (missing, a directory, unreadable). */
+export function readModelFile(file: string): Buffer {
   try {
-    buf = fs.readFileSync(file);
+    if (fs.statSync(file).isDirectory()) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
+    return fs.readFileSync(file);
   } catch (e) {
     throw new PtqError('E_FILE', `cannot read model file '${file}': ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, {
       subject: file,
       fix: 'check the path (relative paths are resolved against the current directory or the YAML file)',
     });
   }
-  return decodeModel(buf, file);
 }
 
 /** Decode ModelProto bytes into the IR. Tensor bytes stay views of `bytes` until used. */

@@ -1,7 +1,6 @@
-import * as fs from 'fs';
 import * as protobuf from 'protobufjs';
 import { PtqError } from '../errors';
-import { decodeModel, describeDecodeError } from './decode';
+import { decodeModel, describeDecodeError, readModelFile } from './decode';
 import { Graph, Model } from './ir';
 
 /**
@@ -11,18 +10,7 @@ import { Graph, Model } from './ir';
  * file and, when there is one, the node.
  */
 export function loadAndValidate(file: string): Model {
-  let bytes: Buffer;
-  try {
-    const st = fs.statSync(file);
-    if (st.isDirectory()) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
-    bytes = fs.readFileSync(file);
-  } catch (e) {
-    throw new PtqError('E_FILE', `cannot read model file '${file}': ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, {
-      subject: file,
-      fix: 'check the path (relative paths are resolved against the current directory)',
-    });
-  }
-  return decodeAndValidate(bytes, file);
+  return decodeAndValidate(readModelFile(file), file);
 }
 
 /** decodeModel + validateModel, with the checks that need the raw bytes. */
