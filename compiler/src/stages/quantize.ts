@@ -172,7 +172,7 @@ async function similarityReport(
         if (a && b && isFloat(a.dtype) && isFloat(b.dtype)) nodeSims.get(k)?.add(a.toFloat32(), b.toFloat32());
         else nodeSims.delete(k);
       }
-      const q = qEngine.runSync(quantizedFeeds(s, info));
+      const q = qEngine.runSync(quantizedFeeds(s, info, plan.imageInputs));
       for (const o of outputs) {
         const a = f[o];
         const b = q[o];
@@ -233,12 +233,15 @@ function fakeQuantNames(calibrated: Model): Map<string, string> {
   return out;
 }
 
-/** The float-model sample as the quantized model takes it (NHWC image inputs where it says so). */
-function quantizedFeeds(s: Sample, info: QuantizedModelInfo): Sample {
+/**
+ * The float-model sample as the quantized model takes it: an image input the emitter turned
+ * from NCHW into NHWC is transposed; one trained in NHWC is fed as it is.
+ */
+function quantizedFeeds(s: Sample, info: QuantizedModelInfo, floatLayouts: ReadonlyMap<string, 'NCHW' | 'NHWC'>): Sample {
   const out: Sample = { ...s };
   for (const inp of info.inputs) {
     const t = s[inp.name];
-    if (inp.layout === 'NHWC' && t && t.rank === 4) {
+    if (inp.layout === 'NHWC' && floatLayouts.get(inp.name) === 'NCHW' && t && t.rank === 4) {
       const [n, c, h, w] = t.dims;
       const src = t.data as Int8Array;
       const dst = new Int8Array(src.length);
