@@ -84,5 +84,8 @@ export async function runStage(stage: StageName, ctx: StageContext): Promise<Sta
   }
   const cfg = loadConfig(ctx.configFile, ctx.modelType ? { modelType: ctx.modelType } : {});
   const log = ctx.log ?? ((line: string) => process.stderr.write(`${line}\n`));
-  return impl()(cfg, { ...ctx, log });
+  // the stage memo (compiler/src/store): restores the outputs when the stage's key is stored
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { runMemoized } = require('../store/memo') as typeof import('../store/memo');
+  return runMemoized(stage, cfg, { log, outputsOf: (s) => stageOutputs(s, cfg) }, (memoLog) => impl()(cfg, { ...ctx, log: memoLog }));
 }
