@@ -65,6 +65,8 @@ const IMPLEMENTATIONS: Partial<Record<StageName, () => StageFn>> = {
   calibrate: () => require('./calibrate').calibrateStage as StageFn,
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   quantize: () => require('./quantize').quantizeStage as StageFn,
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  perf: () => require('./perf').perfStage as StageFn,
 };
 
 /** The stages this build of nx-ptq implements. */
