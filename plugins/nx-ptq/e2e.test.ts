@@ -100,7 +100,7 @@ describe('nx-ptq through the Nx CLI', () => {
     expectStatus(r, 0);
     const p = JSON.parse(r.stdout) as { tags: string[]; targets: Record<string, { executor: string; inputs: unknown[]; dependsOn: string[] }> };
     expect(p.tags).toEqual(['march:bernoulli2']);
-    expect(Object.keys(p.targets)).toEqual(['preprocess', 'check', 'calibrate', 'quantize', 'compile', 'perf', 'verify']);
+    expect(Object.keys(p.targets)).toEqual(['preprocess', 'check', 'calibrate', 'quantize', 'compile', 'perf', 'verify', 'watch']);
     expect(p.targets.check.inputs).toContain('{workspaceRoot}/shared/tiny.onnx');
     expect(p.targets.preprocess.inputs).toContain('{workspaceRoot}/calibration/tiny_f32/*');
     expect(p.targets.calibrate.dependsOn).toEqual(['preprocess', 'check']);

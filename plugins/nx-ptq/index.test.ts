@@ -121,7 +121,7 @@ describe('nx-ptq plugin: targets', () => {
   it('makes one project per model.yaml with the seven stages as cached executor targets', async () => {
     const p = await project({ 'models/m1/model.yaml': MODEL_YAML }, 'm1');
     expect(p.root).toBe('models/m1');
-    expect(Object.keys(p.targets!)).toEqual(STAGES);
+    expect(Object.keys(p.targets!)).toEqual([...STAGES, 'watch']);
     for (const s of STAGES) {
       const t = target(p, s);
       expect(t.executor).toMatch(new RegExp(`executors:${s}$`));
@@ -290,7 +290,7 @@ describe('nx-ptq plugin: names, tags and options', () => {
 
   it('makes target names configurable, dependsOn following them', async () => {
     const p = await project({ 'models/m1/model.yaml': MODEL_YAML }, 'm1', { checkTargetName: 'ptq-check', compileTargetName: 'makertbin' });
-    expect(Object.keys(p.targets!)).toEqual(['preprocess', 'ptq-check', 'calibrate', 'quantize', 'makertbin', 'perf', 'verify']);
+    expect(Object.keys(p.targets!)).toEqual(['preprocess', 'ptq-check', 'calibrate', 'quantize', 'makertbin', 'perf', 'verify', 'watch']);
     expect(target(p, 'calibrate').dependsOn).toEqual(['preprocess', 'ptq-check']);
     expect(target(p, 'perf').dependsOn).toEqual(['makertbin']);
     expect(target(p, 'makertbin').executor).toMatch(/executors:compile$/);
@@ -325,7 +325,7 @@ describe('nx-ptq plugin: broken model.yaml', () => {
     expect(target(ps.good, 'compile').cache).toBe(true);
     const bad = ps.bad;
     expect(bad.tags).toEqual(['nx-ptq:invalid-config']);
-    expect(Object.keys(bad.targets!)).toEqual(STAGES);
+    expect(Object.keys(bad.targets!)).toEqual([...STAGES, 'watch']);
     const t = target(bad, 'compile');
     expect(t.executor).toMatch(/executors:config-error$/);
     expect(t.cache).toBe(false);

@@ -8,6 +8,8 @@
  * `march:<march>` plus `nx-ptq: { tags: [...] }`. A model.yaml that does not load is
  * reported (file, line, fix) and the other models stay in the graph and keep building
  * (option `invalidConfig`).
+ * Each model also gets a continuous `watch` target (`ptq watch` on that model: reruns the
+ * stages an edit affects, through Nx), outside the cached chain.
  */
 import * as path from 'path';
 import {
@@ -19,13 +21,14 @@ import {
   CreateNodesV2,
   logger,
   ProjectConfiguration,
+  TargetConfiguration,
 } from '@nx/devkit';
 import { minimatch } from 'minimatch';
 import { isPtqError, PtqError } from '../../compiler/src/errors';
 import { ConfigError } from '../../compiler/src/config';
 import { StageName, STAGE_NAMES } from '../../compiler/src/stages';
 import { readModelConfig, readProjectName } from './model-config';
-import { buildTargets, TargetSettings, toPosix } from './targets';
+import { buildTargets, TargetSettings, toPosix, watchTarget } from './targets';
 
 export interface NxPtqPluginOptions {
   /** which YAML files are models (default `**\/model.yaml`, minimatch syntax, workspace-relative) */
@@ -37,6 +40,8 @@ export interface NxPtqPluginOptions {
   compileTargetName?: string;
   perfTargetName?: string;
   verifyTargetName?: string;
+  /** the continuous `ptq watch` target of each model (default `watch`; not cached, not a dependency of anything) */
+  watchTargetName?: string;
   /** named input holding the toolchain's sources (default `toolchain`; used when nx.json defines it) */
   toolchainInput?: string;
   /** where the executors live, as Nx resolves them (default: the repository's executors/ folder) */
@@ -64,6 +69,7 @@ interface NormalizedOptions {
   toolchainInput: string;
   executors?: string;
   names: Record<StageName, string>;
+  watchName: string;
 }
 
 function normalizeOptions(options: NxPtqPluginOptions | undefined): NormalizedOptions {
@@ -73,11 +79,15 @@ function normalizeOptions(options: NxPtqPluginOptions | undefined): NormalizedOp
   ) as Record<StageName, string>;
   const dup = STAGE_NAMES.find((s, i) => STAGE_NAMES.findIndex((t) => names[t] === names[s]) !== i);
   if (dup) throw new Error(`nx-ptq plugin options: two stages are named '${names[dup]}'; give each stage its own target name`);
+  const watchName = o.watchTargetName ?? 'watch';
+  if (STAGE_NAMES.some((s) => names[s] === watchName)) {
+    throw new Error(`nx-ptq plugin options: the watch target and a stage are both named '${watchName}'; give the watch target its own name (watchTargetName)`);
+  }
   const invalidConfig = o.invalidConfig ?? 'project';
   if (invalidConfig !== 'project' && invalidConfig !== 'error') {
     throw new Error(`nx-ptq plugin options: invalidConfig must be 'project' or 'error', got ${JSON.stringify(invalidConfig)}`);
   }
-  return { configGlob: o.configGlob ?? '**/model.yaml', invalidConfig, toolchainInput: o.toolchainInput ?? 'toolchain', executors: o.executors, names };
+  return { configGlob: o.configGlob ?? '**/model.yaml', invalidConfig, toolchainInput: o.toolchainInput ?? 'toolchain', executors: o.executors, names, watchName };
 }
 
 /** Settings that depend on the workspace: executor location and the toolchain input. */
@@ -95,7 +105,7 @@ function targetSettings(opts: NormalizedOptions, context: CreateNodesContextV2):
       .filter((p) => !p.startsWith('..'))
       .map((p) => `{workspaceRoot}/${p.slice(2)}`);
   }
-  return { names: opts.names, executors: opts.executors ?? rel('executors'), toolchain };
+  return { names: opts.names, watchName: opts.watchName, executors: opts.executors ?? rel('executors'), toolchain, ptq: rel('compiler/bin/ptq.js') };
 }
 
 /** One model.yaml → one project. */
@@ -134,7 +144,7 @@ function createModelProject(configFile: string, opts: NormalizedOptions, context
 
 /** The project of a model.yaml that does not load: each target fails with the error. */
 function invalidProject(name: string, root: string, configFile: string, message: string, settings: TargetSettings): ProjectConfiguration {
-  const targets = Object.fromEntries(
+  const targets: Record<string, TargetConfiguration> = Object.fromEntries(
     STAGE_NAMES.map((s) => [
       settings.names[s],
       {
@@ -145,6 +155,8 @@ function invalidProject(name: string, root: string, configFile: string, message:
       },
     ]),
   );
+  // watching a broken model shows its error and builds it once a save fixes it
+  targets[settings.watchName] = watchTarget(configFile, settings);
   return {
     name,
     root,

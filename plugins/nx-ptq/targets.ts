@@ -58,6 +58,10 @@ export const STAGE_INFO: Record<StageName, StageInfo> = {
 export interface TargetSettings {
   /** target name of each stage */
   names: Record<StageName, string>;
+  /** target name of the continuous `ptq watch` target */
+  watchName: string;
+  /** the ptq CLI script, relative to the workspace root (`./compiler/bin/ptq.js`) */
+  ptq: string;
   /** executor package or folder: targets use `<executors>:<stage>` */
   executors: string;
   /** the toolchain input: a named input, or the filesets themselves */
@@ -103,7 +107,32 @@ export function buildTargets(model: ModelProject, settings: TargetSettings): Rec
       },
     };
   }
+  targets[settings.watchName] = watchTarget(model.configFile, settings, [model.cfg.model.kind]);
   return targets;
+}
+
+/**
+ * `nx run <model>:watch`: `ptq watch` on this model, a continuous task outside the cached
+ * chain. It reruns the stages an edit affects through `nx run-many`, so the results land in
+ * Nx's cache. Extra arguments pass through (`nx run m1:watch --until=quantize`).
+ */
+export function watchTarget(configFile: string, settings: TargetSettings, technologies: string[] = []): TargetConfiguration {
+  const renamed = STAGE_NAMES.filter((s) => settings.names[s] !== s).map((s) => `--target=${shellWord(`${s}=${settings.names[s]}`)}`);
+  return {
+    command: ['node', shellWord(settings.ptq), 'watch', shellWord(configFile), ...renamed].join(' '),
+    continuous: true,
+    cache: false,
+    metadata: {
+      description: 'Watch the model: rerun the stages an edit of its YAML, model file or calibration data affects (ptq watch; Ctrl-C stops)',
+      technologies: ['nx-ptq', ...technologies],
+      help: { command: `node ${shellWord(settings.ptq)} watch --help`, example: { args: ['--until=quantize'] } },
+    },
+  };
+}
+
+/** A word for `sh -c`: quoted when it holds anything but plain path characters. */
+function shellWord(s: string): string {
+  return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
 /** sha256 of a slice's canonical JSON (what the stage memo hashes too). */
