@@ -6,9 +6,12 @@ import { isPtqError } from '../compiler/src/errors';
 import { loadModel } from '../compiler/src/onnx/decode';
 import { Model } from '../compiler/src/onnx/ir';
 import { Tensor } from '../compiler/src/onnx/tensor';
+import { emitQuantizedModel } from '../compiler/src/quantize';
 import { QUANT_INFO_KEY, QuantizedModelInfo } from '../compiler/src/quantize/spec';
 import { OrtEngine } from '../compiler/src/runtime/ort';
 import { runStage, StageName } from '../compiler/src/stages';
+import { readCheckOutputs } from '../compiler/src/stages/artifacts';
+import type { CalibrationJson } from '../compiler/src/stages/calibrate';
 import {
   FashionLayout,
   fashionInput,
@@ -25,7 +28,15 @@ import {
  * models/fashion_mbv2) on the committed 10k test set:
  *
  *   node -r @swc-node/register bench/accuracy.ts [--types default,max,kl] [--limit 10000]
- *        [--models fashion_resnet,fashion_mbv2] [--keep]
+ *        [--models fashion_resnet,fashion_mbv2] [--bias-correction off|on|both] [--per-channel] [--keep]
+ *
+ * `--per-channel` writes `per_channel: True` (not allowed with calibration_type default).
+ * `--bias-correction on` writes `bias_correction: True` into calibration_parameters (both: a
+ * row without and one with). The calibrate stage then records the corrections in
+ * `***_calibration.json` (and `channel_scales` with per_channel); when the quantize stage did
+ * not apply them (its quantized model's metadata names no corrected / equalised value), the
+ * bench emits the quantized model itself from the check and calibrate outputs with them
+ * (emitQuantizedModel, what the stage does), and the row says so (`quantized_by: bench`).
  *
  * For each model and calibration_type: the model's YAML is copied into a temp dir with
  * `calibration_type` replaced, onnx_model / cal_data_dir made absolute and working_dir inside the
@@ -52,16 +63,25 @@ interface Options {
   models: string[];
   limit: number;
   keep: boolean;
+  biasCorrection: boolean[];
+  perChannel: boolean;
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { types: ['default', 'max', 'kl'], models: ALL_MODELS, limit: 10000, keep: false };
+  const o: Options = { types: ['default', 'max', 'kl'], models: ALL_MODELS, limit: 10000, keep: false, biasCorrection: [false], perChannel: false };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i];
     if (k === '--types') o.types = argv[++i].split(',').filter(Boolean);
     else if (k === '--models') o.models = argv[++i].split(',').filter(Boolean);
     else if (k === '--limit') o.limit = Number(argv[++i]);
     else if (k === '--keep') o.keep = true;
+    else if (k === '--per-channel') o.perChannel = true;
+    else if (k === '--bias-correction') {
+      const v = argv[++i];
+      const choices: Record<string, boolean[]> = { off: [false], on: [true], both: [false, true] };
+      if (!choices[v]) throw new Error('--bias-correction: expected off, on or both');
+      o.biasCorrection = choices[v];
+    }
     else throw new Error(`unknown option ${k}`);
   }
   if (!Number.isInteger(o.limit) || o.limit <= 0) throw new Error('--limit: expected a positive integer');
@@ -161,7 +181,7 @@ export function quantizedFeed(model: Model, inputName: string, typeTrain: string
 }
 
 /** The model's YAML with calibration_type replaced and paths absolute; returns the new YAML path. */
-function writeYaml(srcYaml: string, calType: string, dir: string): string {
+function writeYaml(srcYaml: string, calType: string, dir: string, biasCorrection = false, perChannel = false): string {
   const srcDir = path.dirname(srcYaml);
   let text = fs.readFileSync(srcYaml, 'utf8');
   const replace = (key: string, value: (old: string) => string): void => {
@@ -170,7 +190,7 @@ function writeYaml(srcYaml: string, calType: string, dir: string): string {
     if (!m) throw new Error(`${srcYaml}: no '${key}:' line`);
     text = text.replace(re, `$1${value(m[2].trim().replace(/^['"]|['"]$/g, ''))}`);
   };
-  replace('calibration_type', () => `'${calType}'`);
+  replace('calibration_type', () => `'${calType}'${biasCorrection ? '\n  bias_correction: True' : ''}${perChannel ? '\n  per_channel: True' : ''}`);
   replace('onnx_model', (p) => `'${path.resolve(srcDir, p)}'`);
   replace('cal_data_dir', (p) => `'${path.resolve(srcDir, p)}'`);
   replace('working_dir', () => `'${path.join(dir, 'model_output')}'`);
@@ -182,6 +202,10 @@ function writeYaml(srcYaml: string, calType: string, dir: string): string {
 interface Row {
   model: string;
   calibration_type: string;
+  bias_correction: boolean;
+  per_channel: boolean;
+  /** who emitted the int8 model: the quantize stage, or the bench (see the file comment) */
+  quantized_by?: 'stage' | 'bench';
   images: number;
   float_top1: number;
   int8_top1: number;
@@ -201,6 +225,9 @@ const pct = (correct: number, n: number): number => Math.round((10000 * correct)
 
 async function main(argv: string[]): Promise<void> {
   const opts = parseArgs(argv);
+  // every row converts for real: a stage restored from the memo store would time nothing and
+  // could come from a run whose config differed only in keys its slice does not hold
+  process.env.NX_PTQ_NO_MEMO = '1';
   const set = loadTestSet(opts.limit);
   const rows: Row[] = [];
   for (const m of opts.models) {
@@ -217,27 +244,45 @@ async function main(argv: string[]): Promise<void> {
     const fl = await top1(floatModel, inputName, layout, set, (u8) => new Tensor('float32', LAYOUT_SHAPES[layout], meanAndScale(u8, channels, mean, scale)));
     process.stderr.write(`${m}: float top-1 ${pct(fl.correct, set.count)} % on ${set.count} images (${fl.seconds.toFixed(1)} s)\n`);
 
-    for (const type of opts.types) {
+    for (const type of opts.types) for (const bc of opts.biasCorrection) {
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), `nx-ptq-acc-${m}-${type}-`));
       const lines: string[] = [];
       const row: Row = {
-        model: m, calibration_type: type, images: set.count, float_top1: pct(fl.correct, set.count), int8_top1: NaN, drop_pt: NaN,
+        model: m, calibration_type: type, bias_correction: bc, per_channel: opts.perChannel, images: set.count, float_top1: pct(fl.correct, set.count), int8_top1: NaN, drop_pt: NaN,
         convert_s: NaN, float_eval_s: fl.seconds, int8_eval_s: NaN, int8_input: '',
       };
       try {
-        const configFile = writeYaml(yaml, type, dir);
+        const configFile = writeYaml(yaml, type, dir, bc, opts.perChannel);
         const t0 = Date.now();
         for (const stage of STAGES) await runStage(stage, { configFile, log: (l) => lines.push(l) });
         row.convert_s = (Date.now() - t0) / 1000;
         const qcfg = loadConfig(configFile);
         const qfile = path.join(qcfg.model.workingDir, `${qcfg.model.outputModelFilePrefix}_quantized_model.onnx`);
         const calJson = path.join(qcfg.model.workingDir, `${qcfg.model.outputModelFilePrefix}_calibration.json`);
+        let cj: Partial<CalibrationJson> = {};
         if (fs.existsSync(calJson)) {
-          const cj = JSON.parse(fs.readFileSync(calJson, 'utf8')) as { samples?: number; method?: string; max_percentile?: number };
+          cj = JSON.parse(fs.readFileSync(calJson, 'utf8')) as CalibrationJson;
           row.cal_samples = cj.samples;
           row.cal_method = cj.method === 'percentile' && cj.max_percentile !== undefined ? `percentile ${cj.max_percentile}` : cj.method;
         }
-        const qmodel = loadModel(qfile);
+        let qmodel = loadModel(qfile);
+        row.quantized_by = 'stage';
+        const info = JSON.parse(qmodel.metadataProps[QUANT_INFO_KEY] ?? '{}') as QuantizedModelInfo;
+        if ((cj.bias_correction && !info.biasCorrected) || (cj.channel_scales && !info.equalized)) {
+          // the quantize stage does not pass these on (yet): emit as it would with them
+          const chk = readCheckOutputs(qcfg);
+          const outputType = qcfg.calibration.optimization === 'set_model_output_int8' ? 'int8' : qcfg.calibration.optimization === 'set_model_output_int16' ? 'int16' : 'float32';
+          qmodel = emitQuantizedModel(chk.model, {
+            activations: Object.fromEntries(Object.entries(cj.tensors ?? {}).map(([k, v]) => [k, { threshold: v.threshold }])),
+            cpuNodes: chk.cpuNodes,
+            march: qcfg.model.march,
+            outputType,
+            ...(chk.int16Nodes.size ? { int16Nodes: chk.int16Nodes } : {}),
+            ...(cj.bias_correction ? { biasCorrection: cj.bias_correction } : {}),
+            ...(cj.channel_scales ? { channelScales: cj.channel_scales } : {}),
+          });
+          row.quantized_by = 'bench';
+        }
         const { feed, desc } = quantizedFeed(qmodel, inputName, inp.typeTrain ?? 'gray', mean, scale);
         row.int8_input = desc;
         const q = await top1(qmodel, inputName, layout, set, feed);
@@ -254,17 +299,17 @@ async function main(argv: string[]): Promise<void> {
       }
       rows.push(row);
       process.stdout.write(`${JSON.stringify(row)}\n`);
-      process.stderr.write(`${m} ${type}: int8 top-1 ${row.int8_top1} % (drop ${row.drop_pt} pt), convert ${row.convert_s} s, eval ${row.int8_eval_s} s\n`);
+      process.stderr.write(`${m} ${type}${bc ? ' +bias_correction' : ''}: int8 top-1 ${row.int8_top1} % (drop ${row.drop_pt} pt), convert ${row.convert_s} s, eval ${row.int8_eval_s} s\n`);
     }
   }
 
-  const head = ['model', 'calibration', 'method', 'float top-1', 'int8 top-1', 'drop (pt)', 'convert (s)', 'target'];
+  const head = ['model', 'calibration', 'method', 'bias corr.', 'float top-1', 'int8 top-1', 'drop (pt)', 'convert (s)', 'target'];
   const body = rows.map((r) => [
-    r.model, r.calibration_type, r.cal_method ?? '', r.float_top1.toFixed(2), r.error ? 'ERROR' : r.int8_top1.toFixed(2), r.error ? '-' : r.drop_pt.toFixed(2),
+    r.model, r.calibration_type, r.cal_method ?? '', r.bias_correction ? 'on' : 'off', r.float_top1.toFixed(2), r.error ? 'ERROR' : r.int8_top1.toFixed(2), r.error ? '-' : r.drop_pt.toFixed(2),
     Number.isNaN(r.convert_s) ? '-' : r.convert_s.toFixed(1), r.target_met === undefined ? '' : r.target_met ? `ok ≤ ${TARGET_DROP}` : `FAIL > ${TARGET_DROP}`,
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
-  const fmt = (cells: string[]): string => cells.map((c, i) => (i < 3 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
+  const fmt = (cells: string[]): string => cells.map((c, i) => (i < 4 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
   process.stderr.write(`\nFashion-MNIST test set, ${set.count} images (float = original ONNX, int8 = quantized model, both onnxruntime 1 thread)\n`);
   process.stderr.write(`${fmt(head)}\n${widths.map((w) => '-'.repeat(w)).join('  ')}\n${body.map(fmt).join('\n')}\n`);
   if (rows.some((r) => r.error)) process.exitCode = 1;

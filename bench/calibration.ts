@@ -12,7 +12,6 @@ import { inferShapes } from '../compiler/src/onnx/shape-inference';
 import { Tensor } from '../compiler/src/onnx/tensor';
 import { optimizeModel } from '../compiler/src/optimize/pipeline';
 import { calibrationTensors } from '../compiler/src/stages/calibration-search';
-import { Engine, RunOptions } from '../compiler/src/runtime/engine';
 import { OrtEngine } from '../compiler/src/runtime/ort';
 import { ArchName, ARCHITECTURES } from '../scripts/fixtures/architectures';
 
@@ -21,7 +20,7 @@ import { ArchName, ARCHITECTURES } from '../scripts/fixtures/architectures';
  * against the plain onnxruntime float forward pass measured in the same process.
  *
  *   node -r @swc-node/register bench/calibration.ts [--samples 100] [--models mobilenetv2,resnet50]
- *        [--tensors all|stage] [--seed 7] [--plain]
+ *        [--tensors stage|all] [--seed 7]
  *
  * Each model runs in a fresh child process (the same script with `--child <model>`), so its
  * peak RSS (`process.resourceUsage().maxRSS` at the end of the child) is its own. In the child:
@@ -29,14 +28,16 @@ import { ArchName, ARCHITECTURES } from '../scripts/fixtures/architectures';
  *     on the optimised model, as the calibrate stage does;
  *  2. forward_ms: OrtEngine (1 thread), no fetched intermediates, 2 warm-up runs, then the
  *     median of 10 runs on one sample;
- *  3. calibration_ms: wall time of the whole calibration of every float node output plus the
- *     float graph input (`--tensors stage`: only the tensors the calibrate stage asks for, all
- *     nodes on the BPU) over N samples: opening the onnxruntime session(s) with those values
- *     fetchable, collectStatistics (two streaming passes), computeThresholds 'kl', releasing
- *     the engine. Samples are drawn lazily (seeded Rng, standard normal) inside a function
- *     that starts the same stream over for each pass, so at most one sample lives at a time;
- *     drawing them is part of the wall time (reading sample files is too in real use) and is
- *     reported separately.
+ *  3. calibration_ms: wall time of the whole calibration over N samples — collectStatistics
+ *     with its default engine (onnxruntime: it opens and releases its own sessions, pass 1 on
+ *     the range model, pass 2 fetching every tensor) and computeThresholds 'kl' — of the
+ *     tensors the calibrate stage asks thresholds for (`--tensors stage`, the default: every
+ *     node on the BPU, bernoulli2), or of every float node output plus the float graph input
+ *     (`--tensors all`). Samples are made lazily inside a function that starts the same stream
+ *     over for each pass, so at most one sample lives at a time: sample i is a window, shifted
+ *     by a seeded offset, of one pool of standard-normal values drawn once (drawing 150k
+ *     normals per sample costs ~10 ms, far more than reading a sample file, which is what the
+ *     stage does); making them is part of the wall time and reported separately.
  *  4. ratio = calibration_ms / (N × forward_ms); target ≤ 2.5 (MobileNetV2).
  *     peak_rss_mb: the child's max RSS (target ≤ 1024 for ResNet50); rss_before_mb: RSS just
  *     before calibration (model built and optimised, forward engine released), and
@@ -45,14 +46,9 @@ import { ArchName, ARCHITECTURES } from '../scripts/fixtures/architectures';
  *     the process (onnxruntime runs on the calling thread with one intra-op thread), and the
  *     JSON line has the load average at the end of the child.
  *
- * Breakdown (in the JSON line, and on stderr): the engine is opened exactly as
- * collectStatistics does for `engine: 'ort'` (OrtEngine.create with threads 1 and the tensors
- * fetchable) but by the bench, wrapped so every `run` is timed; collectStatistics gets the
- * wrapper. Each call of the sample function starts a pass, which splits pass 1 from pass 2;
- * per pass: engine time (onnxruntime + copying the fetched tensors to JS), sample drawing
- * time, and the rest (observers: min/max in pass 1, histograms in pass 2, plus loop overhead).
- * `--plain` instead passes `engine: 'ort'` and times only the whole, to check the wrapper
- * changes nothing.
+ * Breakdown (in the JSON line, and on stderr), from the progress callbacks: pass 1 (opening
+ * the range session included), pass 2 (opening the fetch session included), sample making per
+ * pass, garbage-collection pauses per pass, the kl thresholds.
  *
  * Prints a table on stderr and one JSON line per model on stdout.
  */
@@ -61,30 +57,21 @@ interface Options {
   models: ArchName[];
   samples: number;
   seed: number;
-  plain: boolean;
   /** `all`: every float node output and float graph input; `stage`: what the calibrate stage asks for */
   tensors: 'all' | 'stage';
   child?: ArchName;
 }
 
 interface Breakdown {
-  open_ms: number;
+  /** first sample of pass 1 seen: opening the range session, its first run */
   pass1_ms: number;
   pass2_ms: number;
-  pass1_engine_ms: number;
-  pass2_engine_ms: number;
   pass1_samplegen_ms: number;
   pass2_samplegen_ms: number;
-  /** pass wall − engine − sample drawing: the observers and the loop (garbage collection included) */
-  pass1_observer_ms: number;
-  pass2_observer_ms: number;
-  /** V8 garbage-collection pauses during the pass (inside whichever of the above they fell) */
+  /** V8 garbage-collection pauses during the pass */
   pass1_gc_ms: number;
   pass2_gc_ms: number;
   thresholds_ms: number;
-  dispose_ms: number;
-  /** median engine time of one run fetching every calibrated tensor (pass 1) */
-  fetch_run_median_ms: number;
 }
 
 interface Row {
@@ -112,13 +99,9 @@ interface Row {
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { models: ['mobilenetv2', 'resnet50'], samples: 100, seed: 7, plain: false, tensors: 'all' };
+  const o: Options = { models: ['mobilenetv2', 'resnet50'], samples: 100, seed: 7, tensors: 'stage' };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
-    if (a === '--plain') {
-      o.plain = true;
-      continue;
-    }
     const v = argv[++i];
     if (v === undefined) throw new Error(`${a} needs a value`);
     if (a === '--models') o.models = v.split(',') as ArchName[];
@@ -191,12 +174,19 @@ interface SampleTimer {
   gen: number[];
 }
 
-/** `count` standard-normal samples for every float input, drawn lazily and identically on each call. */
+/** Values in the sample pool beyond one sample's length: the room for the shifted windows. */
+const POOL_SLACK = 1 << 16;
+
+/**
+ * `count` samples for every float input, made lazily and identically on each call: sample i is
+ * the window of a seeded standard-normal pool starting at a seeded offset (see the file comment).
+ */
 function sampleSource(model: Model, count: number, seed: number, timer: SampleTimer): () => Iterable<Sample> {
-  const inputs = model.graph.realInputs.map((v) => ({
-    name: v.name,
-    dims: (v.type?.shape ?? []).map((d) => (typeof d === 'number' ? d : 1)),
-  }));
+  const inputs = model.graph.realInputs.map((v) => {
+    const dims = (v.type?.shape ?? []).map((d) => (typeof d === 'number' ? d : 1));
+    const size = dims.reduce((p, q) => p * q, 1);
+    return { name: v.name, dims, size, pool: new Rng(`${seed}:${v.name}`).fillNormal(new Float32Array(size + POOL_SLACK)) };
+  });
   return function* samples(): Generator<Sample> {
     timer.pass++;
     timer.passStart[timer.pass] = now();
@@ -205,39 +195,14 @@ function sampleSource(model: Model, count: number, seed: number, timer: SampleTi
     for (let i = 0; i < count; i++) {
       const t0 = now();
       const feeds: Sample = {};
-      for (const { name, dims } of inputs) {
-        const n = dims.reduce((p, q) => p * q, 1);
-        feeds[name] = new Tensor('float32', dims, rng.fillNormal(new Float32Array(n)));
+      for (const { name, dims, size, pool } of inputs) {
+        const at = rng.int(POOL_SLACK);
+        feeds[name] = new Tensor('float32', dims, pool.slice(at, at + size));
       }
       timer.gen[timer.pass] += now() - t0;
       yield feeds;
     }
   };
-}
-
-/** An engine whose `run` calls are timed, per pass of `timer`. */
-class TimedEngine implements Engine {
-  readonly name: string;
-  readonly inputNames: string[];
-  readonly outputNames: string[];
-  readonly runs: number[][] = [[], [], []];
-
-  constructor(private readonly inner: Engine, private readonly timer: SampleTimer) {
-    this.name = inner.name;
-    this.inputNames = inner.inputNames;
-    this.outputNames = inner.outputNames;
-  }
-
-  async run(feeds: Record<string, Tensor>, opts?: RunOptions): Promise<Record<string, Tensor>> {
-    const t0 = now();
-    const out = await this.inner.run(feeds, opts);
-    (this.runs[this.timer.pass] ??= []).push(now() - t0);
-    return out;
-  }
-
-  dispose(): Promise<void> {
-    return this.inner.dispose();
-  }
 }
 
 const sum = (xs: number[] = []): number => xs.reduce((p, q) => p + q, 0);
@@ -278,7 +243,6 @@ async function child(name: ArchName, o: Options): Promise<Row> {
 
     const timer: SampleTimer = { pass: 0, passStart: [], gen: [] };
     const samples = sampleSource(model, o.samples, o.seed, timer);
-    const inputs = new Set(model.graph.realInputs.map((v) => v.name));
     const gcPauses: { start: number; ms: number }[] = [];
     const gcObserver = new PerformanceObserver((list) => {
       for (const e of list.getEntries()) gcPauses.push({ start: e.startTime, ms: e.duration });
@@ -290,53 +254,30 @@ async function child(name: ArchName, o: Options): Promise<Row> {
     };
     const c0 = process.cpuUsage();
     const t0 = now();
-    if (o.plain) {
-      const stats = await collectStatistics(model, samples, tensors, { engine: 'ort' });
-      computeThresholds(stats.tensors, 'kl');
-      row.calibration_ms = round(now() - t0);
-      row.calibration_cpu_ms = round(cpuMs(c0));
-    } else {
-      const inner = await OrtEngine.create(model, { threads: 1, fetchable: tensors.filter((t) => !inputs.has(t)) });
-      const t1 = now();
-      const engine = new TimedEngine(inner, timer);
-      let t2 = t1;
-      let t3 = t1;
-      try {
-        const stats = await collectStatistics(model, samples, tensors, { engine });
-        t2 = now();
-        const th = computeThresholds(stats.tensors, 'kl');
-        t3 = now();
-        if (Object.keys(th).length !== tensors.length) throw new Error(`${Object.keys(th).length} thresholds for ${tensors.length} tensors`);
-      } finally {
-        await engine.dispose();
-      }
-      const t4 = now();
-      row.calibration_ms = round(t4 - t0);
-      row.calibration_cpu_ms = round(cpuMs(c0));
-      const pass1 = timer.passStart[2] - timer.passStart[1];
-      const pass2 = t2 - timer.passStart[2];
-      const e1 = sum(engine.runs[1]);
-      const e2 = sum(engine.runs[2]);
-      row.breakdown = {
-        open_ms: round(t1 - t0),
-        pass1_ms: round(pass1),
-        pass2_ms: round(pass2),
-        pass1_engine_ms: round(e1),
-        pass2_engine_ms: round(e2),
-        pass1_samplegen_ms: round(timer.gen[1]),
-        pass2_samplegen_ms: round(timer.gen[2]),
-        pass1_observer_ms: round(pass1 - e1 - timer.gen[1]),
-        pass2_observer_ms: round(pass2 - e2 - timer.gen[2]),
-        pass1_gc_ms: round(await gcBetween(timer.passStart[1], timer.passStart[2])),
-        pass2_gc_ms: round(await gcBetween(timer.passStart[2], t2)),
-        thresholds_ms: round(t3 - t2),
-        dispose_ms: round(t4 - t3),
-        fetch_run_median_ms: round(median(engine.runs[1])),
-      };
-    }
+    let pass1End = t0;
+    const stats = await collectStatistics(model, samples, tensors, {
+      onProgress: (p) => {
+        if (p.pass === 1) pass1End = now();
+      },
+    });
+    const t2 = now();
+    const th = computeThresholds(stats.tensors, 'kl');
+    const t3 = now();
+    if (Object.keys(th).length !== tensors.length) throw new Error(`${Object.keys(th).length} thresholds for ${tensors.length} tensors`);
+    row.calibration_ms = round(t3 - t0);
+    row.calibration_cpu_ms = round(cpuMs(c0));
+    row.breakdown = {
+      pass1_ms: round(pass1End - t0),
+      pass2_ms: round(t2 - pass1End),
+      pass1_samplegen_ms: round(timer.gen[1]),
+      pass2_samplegen_ms: round(timer.gen[2]),
+      pass1_gc_ms: round(await gcBetween(t0, pass1End)),
+      pass2_gc_ms: round(await gcBetween(pass1End, t2)),
+      thresholds_ms: round(t3 - t2),
+    };
     gcObserver.disconnect();
     row.ratio = round(row.calibration_ms / (o.samples * row.forward_ms));
-    row.ratio_cpu = round(row.calibration_cpu_ms! / (o.samples * row.forward_cpu_ms!));
+    row.ratio_cpu = round(row.calibration_cpu_ms / (o.samples * row.forward_cpu_ms));
   } catch (e) {
     row.error = message(e);
   }
@@ -347,7 +288,7 @@ async function child(name: ArchName, o: Options): Promise<Row> {
 
 /** Run one model in a fresh process; its JSON line comes back on its stdout. */
 function spawnChild(name: ArchName, o: Options): Promise<Row> {
-  const args = ['-r', '@swc-node/register', __filename, '--child', name, '--samples', String(o.samples), '--seed', String(o.seed), '--tensors', o.tensors, ...(o.plain ? ['--plain'] : [])];
+  const args = ['-r', '@swc-node/register', __filename, '--child', name, '--samples', String(o.samples), '--seed', String(o.seed), '--tensors', o.tensors];
   return new Promise((resolve) => {
     const p = spawn(process.execPath, args, { cwd: path.resolve(__dirname, '..'), stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
@@ -381,13 +322,10 @@ function printTable(rows: Row[]): void {
   for (const r of rows) {
     const b = r.breakdown;
     if (!b) continue;
-    const s = r.samples;
     console.error(
-      `${r.model}: open ${b.open_ms.toFixed(0)} ms; ` +
-        `pass 1 ${b.pass1_ms.toFixed(0)} ms (engine ${b.pass1_engine_ms.toFixed(0)} = ${(b.pass1_engine_ms / s).toFixed(1)}/sample, samples ${b.pass1_samplegen_ms.toFixed(0)}, observers ${b.pass1_observer_ms.toFixed(0)}; gc ${b.pass1_gc_ms.toFixed(0)}); ` +
-        `pass 2 ${b.pass2_ms.toFixed(0)} ms (engine ${b.pass2_engine_ms.toFixed(0)}, samples ${b.pass2_samplegen_ms.toFixed(0)}, observers ${b.pass2_observer_ms.toFixed(0)}; gc ${b.pass2_gc_ms.toFixed(0)}); ` +
-        `kl thresholds ${b.thresholds_ms.toFixed(0)} ms; dispose ${b.dispose_ms.toFixed(0)} ms; ` +
-        `fetch-all run median ${b.fetch_run_median_ms.toFixed(2)} ms vs forward ${fmt(r.forward_ms, 2)} ms`,
+      `${r.model}: pass 1 ${b.pass1_ms.toFixed(0)} ms (samples ${b.pass1_samplegen_ms.toFixed(0)}, gc ${b.pass1_gc_ms.toFixed(0)}); ` +
+        `pass 2 ${b.pass2_ms.toFixed(0)} ms (samples ${b.pass2_samplegen_ms.toFixed(0)}, gc ${b.pass2_gc_ms.toFixed(0)}); ` +
+        `kl thresholds ${b.thresholds_ms.toFixed(0)} ms; forward ${fmt(r.forward_ms, 2)} ms`,
     );
   }
 }

@@ -5,7 +5,9 @@ import { GraphBuilder } from '../onnx/builder';
 import { Model } from '../onnx/ir';
 import { Tensor } from '../onnx/tensor';
 import { ReferenceEngine } from '../runtime/reference';
-import { collectStatistics, CollectProgress, Sample } from './collect';
+import { inferShapes } from '../onnx/shape-inference';
+import { OrtEngine } from '../runtime/ort';
+import { collectRanges, collectStatistics, CollectProgress, rangeModel, Sample } from './collect';
 import { computeThresholds, ThresholdMethod, ThresholdOptions } from './thresholds';
 
 const { abs, floor, max, min } = Math; // bound once: global lookups are slow inside jest's vm context
@@ -134,5 +136,82 @@ describe('collectStatistics', () => {
     const shapeModel = b.build();
     const feeds = [{ x: new Tensor('float32', [1, 2, 3, 3]) }];
     await expect(collectStatistics(shapeModel, feeds, ['dims'], { engine: 'reference' })).rejects.toMatchObject({ code: 'E_CALIBRATE_DTYPE', subject: 'dims' });
+  });
+});
+
+describe('collectStatistics with onnxruntime (ranges reduced in the graph)', () => {
+  it.each([true, false])('gives the ranges of the reference engine (per channel: %s), the same zeros and counts', async (perChannel) => {
+    const samples = samplesOf(9, 5);
+    const ort = await collectStatistics(model, samples, tensors, { engine: 'ort', perChannel });
+    const ref = await collectStatistics(model, samples, tensors, { engine: 'reference', perChannel });
+    for (const n of tensors) {
+      const a = ort.tensors[n];
+      const b = ref.tensors[n];
+      const tol = 1e-6 * b.absmax;
+      for (const k of ['min', 'max', 'absmax'] as const) expect(abs(a[k] - b[k])).toBeLessThanOrEqual(tol);
+      if (perChannel) a.perChannelAbsmax!.forEach((v, c) => expect(abs(v - b.perChannelAbsmax![c])).toBeLessThanOrEqual(tol));
+      else expect(a.perChannelAbsmax).toBeUndefined();
+      expect([a.count, a.nonFinite, a.zeros]).toEqual([b.count, b.nonFinite, b.zeros]);
+      expect(a.histogram.reduce((s, v) => s + v, 0)).toBe(b.count);
+    }
+  });
+
+  it('non-finite values: the range of the finite ones, as the reference engine gives it', async () => {
+    const b = new GraphBuilder('inf', { opset: 13 });
+    const x = b.input('x', 'float32', [1, 2, 4, 4]);
+    b.output(b.node('Reciprocal', [x], {}, 1, { shapes: [[1, 2, 4, 4]] })[0], 'r');
+    const m = b.build();
+    const rng = new Rng(3);
+    const feeds = Array.from({ length: 3 }, (_, k) => {
+      const a = rng.fillNormal(new Float32Array(32));
+      a[5 + k] = 0; // 1/0 = Infinity
+      return { x: new Tensor('float32', [1, 2, 4, 4], a) };
+    });
+    const ort = await collectStatistics(m, feeds, ['r', 'x'], { engine: 'ort', perChannel: true });
+    const ref = await collectStatistics(m, feeds, ['r', 'x'], { engine: 'reference', perChannel: true });
+    expect(ref.tensors.r.nonFinite).toBe(3);
+    expect(Number.isFinite(ref.tensors.r.absmax)).toBe(true);
+    for (const n of ['r', 'x']) {
+      const { histogram: h1, perChannelAbsmax: p1, perChannelMin: n1, perChannelMax: x1, ...a } = ort.tensors[n];
+      const { histogram: h2, perChannelAbsmax: p2, perChannelMin: n2, perChannelMax: x2, ...c } = ref.tensors[n];
+      expect(a).toEqual(c);
+      expect(Array.from(h1)).toEqual(Array.from(h2));
+      expect([p1, n1, x1].map((v) => Array.from(v!))).toEqual([p2, n2, x2].map((v) => Array.from(v!)));
+    }
+  });
+
+  it('opset 18 (axes as an input), rank-2 tensors and graph inputs', async () => {
+    const b = new GraphBuilder('o18', { opset: 18, seed: 2 });
+    const x = b.input('x', 'float32', [2, 3, 6, 6]);
+    const c = b.relu(b.conv(x, { outChannels: 4, kernel: 3 }));
+    b.output(b.gemm(b.flatten(b.globalAvgPool(c)), 5), 'y');
+    const m = b.build();
+    const names = ['x', ...m.graph.nodes.map((n) => n.outputs[0])];
+    const rng = new Rng(4);
+    const feeds = Array.from({ length: 3 }, () => ({ x: new Tensor('float32', [2, 3, 6, 6], rng.fillNormal(new Float32Array(216))) }));
+    const ort = await collectStatistics(m, feeds, names, { engine: 'ort', perChannel: true });
+    const ref = await collectStatistics(m, feeds, names, { engine: 'reference', perChannel: true });
+    for (const n of names) {
+      const tol = 1e-6 * ref.tensors[n].absmax;
+      expect(abs(ort.tensors[n].absmax - ref.tensors[n].absmax)).toBeLessThanOrEqual(tol);
+      expect(ort.tensors[n].perChannelAbsmax!.length).toBe(ref.tensors[n].perChannelAbsmax!.length);
+    }
+    expect(ort.tensors.y.perChannelAbsmax!.length).toBe(5);
+    // the range model itself loads (collectStatistics would fall back to fetching otherwise)
+    const plan = rangeModel(m, names, inferShapes(m, { apply: false }));
+    expect(plan.raw).toEqual(['x']);
+    expect(plan.reduced.size).toBe(names.length - 1);
+    await (await OrtEngine.create(plan.model, { threads: 1 })).dispose();
+  });
+
+  it('collectRanges: pass 1 alone, the ranges collectStatistics starts from', async () => {
+    const samples = samplesOf(10, 4);
+    const r = await collectRanges(model, samples, tensors, { perChannel: true });
+    const s = await collectStatistics(model, samples, tensors, { perChannel: true });
+    expect(r.samples).toBe(4);
+    for (const n of tensors) {
+      expect([r.tensors[n].min, r.tensors[n].max, r.tensors[n].absmax]).toEqual([s.tensors[n].min, s.tensors[n].max, s.tensors[n].absmax]);
+      expect(Array.from(r.tensors[n].perChannelAbsmax!)).toEqual(Array.from(s.tensors[n].perChannelAbsmax!));
+    }
   });
 });

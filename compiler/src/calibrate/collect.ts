@@ -1,10 +1,14 @@
 import { isPtqError, PtqError } from '../errors';
+import { cloneModel } from '../onnx/clone';
 import { isFloat } from '../onnx/dtype';
-import { Model } from '../onnx/ir';
+import { Attribute, Model, Node } from '../onnx/ir';
+import { inferShapes } from '../onnx/shape-inference';
 import { Tensor } from '../onnx/tensor';
+import { ValueFacts } from '../ops/registry';
 import { Engine } from '../runtime/engine';
 import { OrtEngine } from '../runtime/ort';
 import { ReferenceEngine } from '../runtime/reference';
+import { chooseEngine } from '../runtime/select';
 import { FloatData, HISTOGRAM_BINS, HistogramObserver, MinMaxObserver, RangeSummary } from './observers';
 
 /** One calibration sample: a tensor per model input. */
@@ -67,28 +71,44 @@ const ORT_FALLBACK = new Set(['E_ORT_MISSING', 'E_ORT_LOAD', 'E_ORT_DTYPE']);
  * (per tensor, and per channel when asked); pass 2 runs every sample again and counts |x|
  * into a histogram over [0, absmax of pass 1].
  *
+ * With onnxruntime (the default), pass 1 runs a copy of the model whose outputs are, per
+ * float32 tensor, a ReduceMin and a ReduceMax over every axis but 1 (rangeModel): the ranges
+ * are computed next to the activations and only C numbers per tensor cross into JavaScript,
+ * instead of every activation (the copy out of onnxruntime, not the arithmetic, is what a
+ * pass that fetches every tensor costs). A tensor whose reduced range is not finite (NaN or
+ * ±Infinity in the data; the observers skip those) gets its range again from its fetched
+ * values. Pass 2 opens one session whose outputs are all the tensors (OrtEngine `fetchable`)
+ * and counts them in JavaScript (accumulateHistogram). With the reference engine or an
+ * engine the caller gives, both passes fetch the tensors.
+ *
  * Memory: each sample's activations are dropped once observed, so the peak is one sample's
  * fetched tensors (the engine returns them together) plus, per tensor, 2 numbers per channel
- * (or 2 without per-channel) for pass 1 and one Float64Array of `bins` counts for pass 2
- * (16 KiB at 2048 bins): O(tensors × (bins + channels)), whatever the number of samples.
- * Recomputing the activations in pass 2 trades a second forward pass for not storing them.
+ * for pass 1 and 4 × `bins` counts for pass 2 (64 KiB at 2048 bins, see HistogramObserver):
+ * O(tensors × (bins + channels)), whatever the number of samples. The two onnxruntime
+ * sessions are open one after the other, never together. Recomputing the activations in
+ * pass 2 trades a second forward pass for not storing them.
  */
 export async function collectStatistics(model: Model, samples: SampleSource, tensors: string[], opts: CollectOptions = {}): Promise<CalibrationStatistics> {
-  checkTensorNames(model, tensors);
-  checkReiterable(samples);
-  const { engine, owned } = await openEngine(model, tensors, opts.engine);
+  const names = [...new Set(tensors)];
+  const choice = engineChoice(model, opts.engine);
+  const { ranges, count, fetchEngine } = await rangePass(model, samples, names, opts.perChannel ?? false, choice, opts.onProgress);
+  const inputs = new Set(model.graph.realInputs.map((v) => v.name));
+  const fetched = names.filter((n) => !inputs.has(n));
+  let pass2 = fetchEngine;
   try {
-    const names = [...new Set(tensors)];
-    const ranges = new Map(names.map((n) => [n, new MinMaxObserver(opts.perChannel ?? false)]));
-    const count = await runPass(engine, samples, names, 1, undefined, opts.onProgress, (name, data, dims) => ranges.get(name)!.observe(data, dims));
-    if (count === 0) {
-      throw new PtqError('E_CALIBRATION_DATA', 'no calibration samples were given', {
-        fix: 'point cal_data_dir at a folder with at least one sample per input',
-      });
-    }
+    pass2 ??= await openEngine(model, fetched, choice);
+    const engine = pass2.engine;
     const summaries = new Map(names.map((n) => [n, ranges.get(n)!.summary()]));
-    const histograms = new Map(names.map((n) => [n, new HistogramObserver(summaries.get(n)!.absmax, opts.bins ?? HISTOGRAM_BINS)]));
-    const again = await runPass(engine, samples, names, 2, count, opts.onProgress, (name, data) => histograms.get(name)!.observe(data));
+    const bins = opts.bins ?? HISTOGRAM_BINS;
+    const histograms = new Map(names.map((n) => [n, new HistogramObserver(summaries.get(n)!.absmax, bins)]));
+    const elements = new Map(names.map((n) => [n, 0]));
+    const again = await runPass(engine, samples, fetched, 2, count, opts.onProgress, (out) => {
+      for (const name of names) {
+        const data = floatData(out[name], name);
+        histograms.get(name)!.observe(data);
+        elements.set(name, elements.get(name)! + data.length);
+      }
+    });
     if (again !== count) {
       throw new PtqError('E_CALIBRATION_DATA', `the calibration samples changed between passes (${count} samples, then ${again})`, {
         fix: 'keep the calibration data unchanged while calibrating',
@@ -97,25 +117,119 @@ export async function collectStatistics(model: Model, samples: SampleSource, ten
     const out: Record<string, TensorStatistics> = {};
     for (const n of names) {
       const h = histograms.get(n)!;
-      out[n] = { ...summaries.get(n)!, histogram: h.histogram, binWidth: h.binWidth, zeros: h.zeros };
+      // counts from pass 2 (pass 1 may have seen only reduced ranges)
+      const counts = { count: elements.get(n)! - h.nonFinite, nonFinite: h.nonFinite };
+      out[n] = { ...summaries.get(n)!, ...counts, histogram: h.histogram, binWidth: h.binWidth, zeros: h.zeros };
     }
     return { engine: engine.name, samples: count, tensors: out };
   } finally {
-    if (owned) await engine.dispose();
+    if (pass2?.owned) await pass2.engine.dispose();
   }
 }
 
-type Visit = (name: string, data: FloatData, dims: readonly number[]) => void;
+/**
+ * Pass 1 alone: the range of each tensor, per channel (axis 1) too when asked, as
+ * collectStatistics computes it. For what needs the ranges before the histograms are
+ * worth taking (per-channel equalisation, calibrate/equalize.ts). `count` and `nonFinite` count
+ * the values that crossed into JavaScript: 0 for a tensor onnxruntime reduced itself.
+ */
+export async function collectRanges(model: Model, samples: SampleSource, tensors: string[], opts: Omit<CollectOptions, 'bins'> = {}): Promise<{ samples: number; tensors: Record<string, RangeSummary> }> {
+  const names = [...new Set(tensors)];
+  const { ranges, count, fetchEngine } = await rangePass(model, samples, names, opts.perChannel ?? false, engineChoice(model, opts.engine), opts.onProgress);
+  if (fetchEngine?.owned) await fetchEngine.engine.dispose();
+  const out: Record<string, RangeSummary> = {};
+  for (const n of names) out[n] = ranges.get(n)!.summary();
+  return { samples: count, tensors: out };
+}
 
-/** Run every sample once, handing each fetched tensor to `visit`; returns the sample count. */
-async function runPass(engine: Engine, samples: SampleSource, names: string[], pass: 1 | 2, total: number | undefined, onProgress: CollectOptions['onProgress'], visit: Visit): Promise<number> {
+type EngineChoice = CollectOptions['engine'];
+
+/** The caller's choice; by default onnxruntime, the reference engine for custom operators. */
+function engineChoice(model: Model, choice: EngineChoice): EngineChoice {
+  return choice ?? (chooseEngine(model).engine === 'reference' ? 'reference' : undefined);
+}
+
+/**
+ * Pass 1 (see collectStatistics): checks the names and the samples, folds every sample into a
+ * MinMaxObserver per tensor. Hands back the fetching engine when it opened one (the caller's
+ * engine, the reference engine, onnxruntime after a non-finite reduced range), for pass 2.
+ */
+async function rangePass(
+  model: Model,
+  samples: SampleSource,
+  names: string[],
+  perChannel: boolean,
+  choice: EngineChoice,
+  onProgress: CollectOptions['onProgress'],
+): Promise<{ ranges: Map<string, MinMaxObserver>; count: number; fetchEngine?: { engine: Engine; owned: boolean } }> {
+  checkTensorNames(model, names);
+  checkReiterable(samples);
+  const facts = inferShapes(model, { apply: false });
+  for (const n of names) {
+    const dtype = facts.get(n)?.dtype;
+    if (dtype && !isFloat(dtype)) throw dtypeError(n, dtype);
+  }
+  const ranges = new Map(names.map((n) => [n, new MinMaxObserver(perChannel)]));
+  const inputs = new Set(model.graph.realInputs.map((v) => v.name));
+  const fetched = names.filter((n) => !inputs.has(n));
+  const noSamples = (): PtqError =>
+    new PtqError('E_CALIBRATION_DATA', 'no calibration samples were given', { fix: 'point cal_data_dir at a folder with at least one sample per input' });
+
+  const ranged = typeof choice === 'object' || choice === 'reference' ? undefined : await openRangeEngine(model, names, facts, perChannel, choice);
+  if (!ranged) {
+    const fetchEngine = await openEngine(model, fetched, choice);
+    try {
+      const count = await runPass(fetchEngine.engine, samples, fetched, 1, undefined, onProgress, (out) => {
+        for (const name of names) {
+          const t = out[name];
+          ranges.get(name)!.observe(floatData(t, name), t.dims);
+        }
+      });
+      if (count === 0) throw noSamples();
+      return { ranges, count, fetchEngine };
+    } catch (e) {
+      if (fetchEngine.owned) await fetchEngine.engine.dispose();
+      throw e;
+    }
+  }
+  let count: number;
+  try {
+    count = await runPass(ranged.engine, samples, [], 1, undefined, onProgress, (out, feeds) => {
+      for (const [name, r] of ranged.plan.reduced) ranges.get(name)!.observeRanges(floatData(out[r.min], name), floatData(out[r.max], name));
+      for (const name of ranged.plan.raw) {
+        const t = out[name] ?? feeds[name];
+        ranges.get(name)!.observe(floatData(t, name), t.dims);
+      }
+    });
+  } finally {
+    await ranged.engine.dispose();
+  }
+  if (count === 0) throw noSamples();
+  const redo = [...ranged.plan.reduced.keys()].filter((n) => !ranges.get(n)!.finite());
+  if (!redo.length) return { ranges, count };
+  // non-finite values in a reduced range: the range of the finite values, from the values
+  const fetchEngine = await openEngine(model, fetched, choice);
+  try {
+    for (const n of redo) ranges.set(n, new MinMaxObserver(perChannel));
+    await runPass(fetchEngine.engine, samples, fetched, 1, undefined, undefined, (out) => {
+      for (const name of redo) ranges.get(name)!.observe(floatData(out[name], name), out[name].dims);
+    });
+    return { ranges, count, fetchEngine };
+  } catch (e) {
+    if (fetchEngine.owned) await fetchEngine.engine.dispose();
+    throw e;
+  }
+}
+
+type Visit = (out: Record<string, Tensor>, feeds: Sample) => void;
+
+/** Run every sample once, handing the outputs (with `fetch`) to `visit`; returns the sample count. */
+async function runPass(engine: Engine, samples: SampleSource, fetch: string[], pass: 1 | 2, total: number | undefined, onProgress: CollectOptions['onProgress'], visit: Visit): Promise<number> {
   let done = 0;
   for await (const feeds of typeof samples === 'function' ? samples() : samples) {
-    const out = await engine.run(feeds, { fetch: names });
-    for (const name of names) {
-      const t = out[name];
-      visit(name, floatData(t, name), t.dims);
-    }
+    const out = await engine.run(feeds, { fetch });
+    // graph inputs are not fetched: their values are the feeds
+    visit(Object.keys(feeds).length ? { ...feeds, ...out } : out, feeds);
     done++;
     onProgress?.({ pass, samples: done, total });
   }
@@ -125,21 +239,107 @@ async function runPass(engine: Engine, samples: SampleSource, names: string[], p
 function floatData(t: Tensor, name: string): FloatData {
   if (t.dtype === 'float32' || t.dtype === 'float64') return t.data as FloatData;
   if (isFloat(t.dtype)) return t.toFloat32();
-  throw new PtqError('E_CALIBRATE_DTYPE', `value '${name}' is ${t.dtype}; only float tensors are calibrated`, {
+  throw dtypeError(name, t.dtype);
+}
+
+function dtypeError(name: string, dtype: string): PtqError {
+  return new PtqError('E_CALIBRATE_DTYPE', `value '${name}' is ${dtype}; only float tensors are calibrated`, {
     subject: name,
     fix: 'calibrate the float activations only (this one needs no threshold)',
   });
 }
 
-async function openEngine(model: Model, tensors: string[], choice: CollectOptions['engine']): Promise<{ engine: Engine; owned: boolean }> {
+async function openEngine(model: Model, fetchable: string[], choice: CollectOptions['engine']): Promise<{ engine: Engine; owned: boolean }> {
   if (typeof choice === 'object') return { engine: choice, owned: false };
   if (choice === 'reference') return { engine: new ReferenceEngine(model), owned: true };
   try {
-    return { engine: await OrtEngine.create(model, { threads: 1, fetchable: tensors }), owned: true };
+    return { engine: await OrtEngine.create(model, { threads: 1, fetchable }), owned: true };
   } catch (e) {
     if (choice === 'ort' || !isPtqError(e) || !ORT_FALLBACK.has(e.code)) throw e;
     return { engine: new ReferenceEngine(model), owned: true };
   }
+}
+
+/**
+ * The pass-1 engine: onnxruntime on rangeModel. Undefined when onnxruntime cannot take it and
+ * the choice allows another way (the caller then fetches the values, on the reference engine
+ * when onnxruntime is not there at all).
+ */
+async function openRangeEngine(model: Model, names: string[], facts: Map<string, ValueFacts>, perChannel: boolean, choice: 'ort' | undefined): Promise<{ engine: Engine; plan: RangePlan } | undefined> {
+  const plan = rangeModel(model, names, facts, perChannel);
+  try {
+    return { engine: await OrtEngine.create(plan.model, { threads: 1 }), plan };
+  } catch (e) {
+    if (!isPtqError(e)) throw e;
+    if (choice === 'ort' && e.code === 'E_ORT_MISSING') throw e;
+    return undefined; // (a reduction onnxruntime refuses: the plain way reports the model's own problems)
+  }
+}
+
+/** A model whose outputs are the per-channel ranges of the tensors (see collectStatistics). */
+export interface RangePlan {
+  model: Model;
+  /** tensor → names of its ReduceMin / ReduceMax outputs (length C for rank ≥ 2, else 1) */
+  reduced: Map<string, { min: string; max: string }>;
+  /** tensors passed through whole: graph inputs (the feeds), values of unknown rank or not float32 */
+  raw: string[];
+}
+
+/**
+ * `model` plus, for each float32 tensor of known rank r, ReduceMin and ReduceMax over the axes
+ * {0, 2, …, r−1} (keepdims 0: one number per channel of axis 1; every axis when r < 2 or not
+ * `perChannel`: one number), which become the only graph outputs with the raw tensors.
+ * Tensors are shared with `model`.
+ */
+export function rangeModel(model: Model, names: string[], facts: Map<string, ValueFacts>, perChannel = true): RangePlan {
+  const m = cloneModel(model);
+  const g = m.graph;
+  const inputs = new Set(g.realInputs.map((v) => v.name));
+  const taken = new Set<string>([...g.initializers.keys(), ...g.inputs.map((v) => v.name)]);
+  for (const n of g.nodes) for (const o of n.outputs) taken.add(o);
+  const fresh = (base: string): string => {
+    let name = base;
+    for (let k = 1; taken.has(name); k++) name = `${base}_${k}`;
+    taken.add(name);
+    return name;
+  };
+  const opset = model.opset('') ?? 13;
+  const axesInput = new Map<number, string>();
+  const reduced = new Map<string, { min: string; max: string }>();
+  const raw: string[] = [];
+  const outputs: string[] = [];
+  for (const name of names) {
+    const f = facts.get(name);
+    if (inputs.has(name) || f?.dtype !== 'float32' || !f.shape) {
+      raw.push(name);
+      if (!inputs.has(name)) outputs.push(name);
+      continue;
+    }
+    const rank = f.shape.length;
+    const axes = rank < 2 || !perChannel ? [] : [0, ...Array.from({ length: rank - 2 }, (_, k) => k + 2)];
+    const ends = { min: '', max: '' };
+    for (const [op, key] of [['ReduceMin', 'min'], ['ReduceMax', 'max']] as const) {
+      const out = fresh(`${name}__calibration_${key}`);
+      const attrs: Record<string, Attribute> = { keepdims: { type: 'int', value: 0 } };
+      const ins = [name];
+      if (axes.length && opset >= 18) {
+        let a = axesInput.get(rank);
+        if (!a) {
+          a = fresh(`calibration_axes_rank${rank}`);
+          g.initializers.set(a, new Tensor('int64', [axes.length], BigInt64Array.from(axes, BigInt)));
+          axesInput.set(rank, a);
+        }
+        ins.push(a);
+      } else if (axes.length) attrs.axes = { type: 'ints', value: axes };
+      g.nodes.push(new Node({ opType: op, name: out, inputs: ins, outputs: [out], attrs }));
+      ends[key] = out;
+      outputs.push(out);
+    }
+    reduced.set(name, ends);
+  }
+  // (nothing to reduce or fetch: the model's own outputs keep it a valid model)
+  if (outputs.length) g.outputs = outputs.map((o) => ({ name: o }));
+  return { model: m, reduced, raw };
 }
 
 function checkTensorNames(model: Model, tensors: string[]): void {

@@ -1,5 +1,5 @@
 import { Rng } from '../kernels/random';
-import { channelLayout, HistogramObserver, MinMaxObserver } from './observers';
+import { accumulateHistogram, channelLayout, HistogramObserver, MinMaxObserver } from './observers';
 
 const { abs, floor, max, min } = Math; // bound once: global lookups are slow inside jest's vm context
 
@@ -155,5 +155,30 @@ describe('streaming', () => {
     h2.observe(all);
     expect(h1.histogram).toEqual(h2.histogram);
     expect([h1.zeros, h1.nonFinite]).toEqual([h2.zeros, h2.nonFinite]);
+  });
+});
+
+describe('accumulateHistogram', () => {
+  it('four lanes over float32 count what one lane does, from any offset, NaN/±Infinity/±0 included', () => {
+    const rng = new Rng(8);
+    const base = randomSample(rng, [1, 3, 7, 9], true);
+    base[10] = -0;
+    base[11] = NaN;
+    base[12] = 1e30; // finite, far beyond the range: last bin
+    for (const [from, to] of [[0, base.length], [1, base.length - 2], [3, 4], [5, 5], [2, 9]]) {
+      // also a view that does not start at the buffer's start
+      const view = new Float32Array(base.buffer, 4, base.length - 1);
+      for (const data of [base, view]) {
+        const one = new Float64Array(64);
+        const four = new Float64Array(4 * 64);
+        const t1 = new Float64Array(2);
+        const t4 = new Float64Array(2);
+        accumulateHistogram(data, from, Math.min(to, data.length), one, 64 / 3, t1);
+        accumulateHistogram(data, from, Math.min(to, data.length), four, 64 / 3, t4, 4);
+        const summed = Array.from(one, (_, k) => four[k] + four[64 + k] + four[128 + k] + four[192 + k]);
+        expect(summed).toEqual(Array.from(one));
+        expect(Array.from(t4)).toEqual(Array.from(t1));
+      }
+    }
   });
 });

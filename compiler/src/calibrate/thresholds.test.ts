@@ -55,11 +55,21 @@ describe('computeThresholds', () => {
 
   it('kl: the entropy threshold without the exact zeros', () => {
     const t = computeThresholds(stats, 'kl');
+    // unguarded (every candidate), as the slides search
+    const all = computeThresholds(stats, 'kl', { kl: { maxClipped: 1 } });
     expect(stats.a.zeros).toBeGreaterThan(0);
     for (const [name, s] of Object.entries(stats)) {
       expect(t[name].method).toBe('kl');
-      expect(t[name].threshold).toBe(klThreshold({ histogram: s.histogram, binWidth: s.binWidth, absmax: s.absmax, zeros: s.zeros }));
-      expect(t[name].threshold).toBeLessThan(s.absmax); // the outliers at 60 are clipped
+      const h = { histogram: s.histogram, binWidth: s.binWidth, absmax: s.absmax, zeros: s.zeros };
+      expect(t[name].threshold).toBe(klThreshold(h));
+      expect(all[name].threshold).toBe(klThreshold(h, { maxClipped: 1 }));
+      expect(all[name].threshold).toBeLessThan(s.absmax); // the outliers at 60 are clipped…
+      // …but they are more than 0.1 % of the nonzero values: the spike guard keeps them
+      const nonzero = s.count - s.zeros;
+      let beyond = 0;
+      for (let k = Math.ceil(all[name].threshold / s.binWidth); k < s.histogram.length; k++) beyond += s.histogram[k];
+      expect(beyond / nonzero).toBeGreaterThan(1e-3);
+      expect(t[name].threshold).toBeGreaterThan(all[name].threshold);
     }
   });
 

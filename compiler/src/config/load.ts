@@ -54,6 +54,8 @@ export function parseConfig(text: string, opts: ConfigOptions = {}): PtqConfig {
   issues.throwIfAny();
   checkRules(cfg!, given, issues);
   issues.throwIfAny();
+  const nxPtq = (doc as Record<string, unknown>)['nx-ptq'];
+  if (nxPtq !== undefined && nxPtq !== null) cfg!.source.nxPtq = nxPtq;
   return cfg!;
 }
 

@@ -175,6 +175,8 @@ export function normalize(
       calibrationType: cp.calibration_type!,
       maxPercentile: cp.max_percentile ?? (cp.calibration_type === 'max' ? DEFAULTS.max_percentile_for_max : undefined),
       perChannel: cp.per_channel ?? DEFAULTS.per_channel,
+      // nx-ptq's own key: present only when written (absent = off)
+      ...(cp.bias_correction !== undefined ? { biasCorrection: cp.bias_correction } : {}),
       preprocessOn: cp.preprocess_on ?? DEFAULTS.preprocess_on,
       runOnCpu,
       runOnBpu,

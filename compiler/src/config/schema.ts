@@ -343,6 +343,8 @@ export const calibrationParametersSchema = z.strictObject({
   calibration_type: field(choice(CALIBRATION_TYPES)),
   max_percentile: field(number(0, 1)),
   per_channel: field(bool),
+  /** nx-ptq extension (not in the reference): fast bias correction of Conv/Gemm biases, default False */
+  bias_correction: field(bool),
   run_on_cpu: field(list(nameItem)),
   run_on_bpu: field(list(nameItem)),
   optimization: field(choice(OPTIMIZATIONS)),

@@ -108,6 +108,11 @@ model_parameters: {output_model_file_prefix: net, march: bayes, onnx_model: /x/y
     expect(changed(edit)).toEqual([...stages]);
   });
 
+  it("the nx-ptq group's verify settings change only the verify slice; its name and tags change none", () => {
+    expect(changed((t) => `${t}nx-ptq:\n  verify:\n    cosine_threshold: 0.995\n`)).toEqual(['verify']);
+    expect(changed((t) => `${t}nx-ptq:\n  name: other\n  tags: [a]\n`)).toEqual([]);
+  });
+
   it('the same per-node override written two ways hashes the same', () => {
     const a = sub('calibration_type: kl', 'calibration_type: kl\n  run_on_cpu: conv1')(BASE);
     const b = sub('working_dir: out', 'working_dir: out\n  node_info: {conv1: {ON: CPU}}')(BASE);

@@ -121,6 +121,7 @@ export function stageSlices(cfg: PtqConfig): StageSlices {
       calibration_type: cal.calibrationType,
       max_percentile: cal.maxPercentile,
       per_channel: cal.perChannel,
+      ...(cal.biasCorrection ? { bias_correction: true } : {}),
       debug_mode: model.debugMode,
       node_info: nodes,
       inputs: inputsView(cfg, ['input_name', 'input_type_train', 'input_layout_train', 'input_type_rt', 'input_space_and_range']),
@@ -161,9 +162,16 @@ export function stageSlices(cfg: PtqConfig): StageSlices {
         'input_space_and_range',
         'input_shape',
       ]),
+      // the verify settings of the `nx-ptq:` group (cosine threshold, samples, data_dir)
+      nx_ptq_verify: verifyBlock(cfg),
     },
   };
   return Object.fromEntries(STAGES.map((s) => [s, canonical(slices[s]) as JsonObject])) as unknown as StageSlices;
+}
+
+function verifyBlock(cfg: PtqConfig): unknown {
+  const b = cfg.source.nxPtq;
+  return b !== null && typeof b === 'object' && !Array.isArray(b) ? (b as Record<string, unknown>).verify : undefined;
 }
 
 /** JSON value with object keys sorted (recursively) and undefined members dropped. */

@@ -138,6 +138,11 @@ export interface CalibrationParameters {
   maxPercentile?: number;
   /** `per_channel` (default false) */
   perChannel: boolean;
+  /**
+   * `bias_correction` (nx-ptq extension, default false): each BPU Conv/Gemm bias absorbs the mean
+   * output shift its weight quantization causes on the calibration data (calibrate/bias-correction.ts)
+   */
+  biasCorrection?: boolean;
   /** `preprocess_on` (default false) */
   preprocessOn: boolean;
   /** `run_on_cpu` */
@@ -182,6 +187,8 @@ export interface ConfigSource {
   dir: string;
   /** 1-based line of each group (`group`) and key (`group.key`) in the YAML. */
   lines: Record<string, number>;
+  /** the YAML's `nx-ptq:` group as written (read by the Nx plugin and the verify stage), if any */
+  nxPtq?: unknown;
 }
 
 export interface PtqConfig {

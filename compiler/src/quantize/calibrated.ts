@@ -17,7 +17,9 @@ import { CALIBRATION_SUFFIX, QuantizeSpec } from './spec';
  *   (ConvTranspose group 1, Gemm transB = 0, MatMul), or per tensor; biases stay float;
  * - constant data operands of BPU ops (Add with a constant, …): per tensor, max|c| / 127.
  * The pair on tensor `t` is named `t_HzCalibration_quantize` / `t_HzCalibration` (the
- * reference's HzCalibration nodes as standard ops). Model outputs computed on the BPU leave
+ * reference's HzCalibration nodes as standard ops). A value the plan holds in int16 (node_info)
+ * is fake-quantized in float ops instead, Div(s) → Round → Clip(−32768, 32767) → Mul(s), the last
+ * named `t_HzCalibration` (QuantizeLinear takes int16 only from opset 21). Model outputs computed on the BPU leave
  * fake-quantized under their own name; the float value before the pair is `t_float`.
  */
 export function emitCalibratedModel(model: Model, spec: QuantizeSpec): Model {
@@ -67,8 +69,26 @@ export function calibratedFromPlan(plan: QuantPlan): Model {
     const scale = plan.scales.get(t);
     if (scale === undefined) throw new Error(`quantize plan has no scale for '${t}'`);
     const raw = renamed.get(t);
-    const out = pair(raw ?? t, `${t}${CALIBRATION_SUFFIX}`, tensorFrom('float32', [], [scale]), tensorFrom('int8', [], [0]), undefined, raw ? t : undefined);
+    const out = plan.int16.has(t)
+      ? fakeQuant16(raw ?? t, `${t}${CALIBRATION_SUFFIX}`, scale, raw ? t : undefined)
+      : pair(raw ?? t, `${t}${CALIBRATION_SUFFIX}`, tensorFrom('float32', [], [scale]), tensorFrom('int8', [], [0]), undefined, raw ? t : undefined);
     fq.set(t, out);
+    return out;
+  };
+  /** int16 fake quantization in float ops (QuantizeLinear takes int16 only from opset 21): Div → Round → Clip → Mul. */
+  const fakeQuant16 = (input: string, base: string, scale: number, output?: string): string => {
+    const s = addInit(`${base}_scale`, tensorFrom('float32', [], [scale]));
+    const lo = addInit(`${base}_min`, tensorFrom('float32', [], [-32768]));
+    const hi = addInit(`${base}_max`, tensorFrom('float32', [], [32767]));
+    const div = names.fresh(`${base}_quantize`);
+    const rnd = names.fresh(`${base}_rounded`);
+    const clp = names.fresh(`${base}_clamped`);
+    const out = output ?? names.fresh(base);
+    const doc16 = 'HzCalibration int16';
+    g.nodes.push(new Node({ opType: 'Div', name: nodeNames.fresh(`${base}_quantize`), inputs: [input, s], outputs: [div], docString: doc16 }));
+    g.nodes.push(new Node({ opType: 'Round', name: nodeNames.fresh(`${base}_round`), inputs: [div], outputs: [rnd], docString: doc16 }));
+    g.nodes.push(new Node({ opType: 'Clip', name: nodeNames.fresh(`${base}_clamp`), inputs: [rnd, lo, hi], outputs: [clp], docString: doc16 }));
+    g.nodes.push(new Node({ opType: 'Mul', name: nodeNames.fresh(base), inputs: [clp, s], outputs: [out], docString: doc16 }));
     return out;
   };
   const wfq = new Map<string, string>();

@@ -6,8 +6,9 @@ import { findOp, QuantRole, ValueFacts } from '../ops/registry';
 import { readPreprocessRecords } from '../preprocess/hz-preprocess';
 import { quantizeValue } from '../kernels/requant';
 import { cloneModel } from './names';
+import { applyChannelScales } from './equalize';
 import { raiseOpset } from './opset';
-import { activationScale, MIN_OPSET, QuantizeSpec } from './spec';
+import { activationScale, int16Scale, MIN_OPSET, QuantizeSpec } from './spec';
 
 /**
  * How a node is represented once quantized (both emitters follow the same plan, so the
@@ -45,8 +46,18 @@ export interface QuantPlan {
   spec: QuantizeSpec;
   facts: Map<string, ValueFacts>;
   kinds: Map<Node, NodeKind>;
-  /** Values that are int8 in the quantized model: outputs of BPU nodes and image inputs. */
+  /**
+   * Values that are integers in the quantized model: outputs of BPU nodes and image inputs;
+   * int8 unless also in `int16`.
+   */
   int8: Set<string>;
+  /**
+   * The subset of `int8` held in int16 (bayes node_info, QuantizeSpec.int16Nodes): outputs of
+   * the int16 nodes, scale fround(threshold / 32767), and the outputs of passive ops reading them.
+   */
+  int16: Set<string>;
+  /** int16Nodes that compute in int8 after all (on the CPU, or not in the model) */
+  int16Ignored: string[];
   /**
    * The int8 scale of every value in `int8`, of every float value quantized where a BPU node
    * reads it (featuremap inputs, CPU outputs), and of constant data operands (max|c| / 127).
@@ -95,6 +106,11 @@ export function planQuantization(source: Model, spec: QuantizeSpec): QuantPlan {
   const model = cloneModel(source);
   const { notes, aliases } = raiseOpset(model, MIN_OPSET);
   const g = model.graph;
+  if (spec.channelScales && Object.keys(spec.channelScales).length) {
+    applyChannelScales(model, spec.channelScales);
+    notes.push(`per_channel: ${Object.keys(spec.channelScales).length} activation(s) equalised across channels`);
+  }
+  if (spec.biasCorrection) correctBiases(model, spec.biasCorrection, notes);
   for (const n of g.nodes) {
     if (!n.domain && QUANTIZED_OPS.has(n.opType)) {
       throw new PtqError('E_QUANT_INPUT', `node '${n.label}' (${n.opType}): the model is already quantized`, {
@@ -111,9 +127,11 @@ export function planQuantization(source: Model, spec: QuantizeSpec): QuantPlan {
   const isConst = (v: string): boolean => !!v && g.initializers.has(v) && !(model.irVersion >= 4 && g.inputs.some((i) => i.name === v));
 
   const plan: QuantPlan = {
-    model, spec, facts, kinds: new Map(), int8: new Set(), scales: new Map(), weights: new Map(),
+    model, spec, facts, kinds: new Map(), int8: new Set(), int16: new Set(), int16Ignored: [], scales: new Map(), weights: new Map(),
     imageInputs: new Map(), fusedClamp: new Map(), isConst, notes,
   };
+  const wide = spec.int16Nodes ?? new Set<string>();
+  const wideDone = new Set<string>();
   const layouts = new Map(readPreprocessRecords(model).map((r) => [r.input, r.layout]));
   for (const v of g.realInputs) {
     if (v.type?.dtype === 'int8') {
@@ -128,7 +146,7 @@ export function planQuantization(source: Model, spec: QuantizeSpec): QuantPlan {
     const a = spec.activations[t] ?? spec.activations[aliases.get(t) ?? ''];
     return a && typeof a.threshold === 'number' ? a.threshold : undefined;
   };
-  const needScale = (t: string, via?: string): number => {
+  const needScale = (t: string, via?: string, int16 = false): number => {
     const known = plan.scales.get(t);
     if (known !== undefined) return known;
     const th = (via !== undefined ? threshold(via) : undefined) ?? threshold(t);
@@ -136,7 +154,7 @@ export function planQuantization(source: Model, spec: QuantizeSpec): QuantPlan {
       missing.push(t);
       return 1;
     }
-    const s = activationScale(th);
+    const s = int16 ? int16Scale(th) : activationScale(th);
     plan.scales.set(t, s);
     return s;
   };
@@ -168,13 +186,19 @@ export function planQuantization(source: Model, spec: QuantizeSpec): QuantPlan {
         quantizeWeight(plan, v, weightAxis(node, k, facts), spec.perChannelWeights !== false);
       }
     });
+    const int16Node = wide.has(node.name) || (node.name === '' && wide.has(node.label));
+    if (int16Node) wideDone.add(node.name || node.label);
     if (kind === 'passive') {
+      // keeps its input's scale and width (an int16 passive op reads int16, so it writes int16)
       const s = plan.scales.get(node.inputs[0]) ?? 1;
       for (const o of node.outputs) {
         if (!o) continue;
         plan.int8.add(o);
         plan.scales.set(o, s);
+        if (plan.int16.has(node.inputs[0])) plan.int16.add(o);
       }
+      // a passive op cannot widen an int8 input: it stays int8 (reported as such)
+      if (int16Node && !plan.int16.has(node.inputs[0])) wideDone.delete(node.name || node.label);
       continue;
     }
     // active, lut, concat: one float output with its own (or its clamp's) threshold
@@ -183,8 +207,11 @@ export function planQuantization(source: Model, spec: QuantizeSpec): QuantPlan {
     const clamp = rs.length === 1 && !outputs.has(o) && (rs[0].opType === 'Relu' || rs[0].opType === 'Clip') && rs[0].inputs[0] === o ? rs[0] : undefined;
     if (clamp && classify(clamp) === 'passive') plan.fusedClamp.set(node, clamp);
     plan.int8.add(o);
-    needScale(o, clamp && classify(clamp) === 'passive' ? clamp.outputs[0] : undefined);
+    needScale(o, clamp && classify(clamp) === 'passive' ? clamp.outputs[0] : undefined, int16Node);
+    if (int16Node) plan.int16.add(o);
   }
+  plan.int16Ignored = [...wide].filter((n) => !wideDone.has(n)).sort();
+  if (plan.int16.size) notes.push(`int16: ${plan.int16.size} value(s) held in int16 (node_info)${plan.int16Ignored.length ? `; computed in int8 (CPU or not in the model): ${plan.int16Ignored.join(', ')}` : ''}`);
   if (missing.length) {
     const list = [...new Set(missing)];
     throw new PtqError('E_QUANT_THRESHOLD', `no calibration threshold for ${list.length} tensor${list.length > 1 ? 's' : ''} the BPU quantizes: ${list.slice(0, 8).map((t) => `'${t}'`).join(', ')}${list.length > 8 ? ', …' : ''}`, {
@@ -345,4 +372,43 @@ export function quantizeWeight(plan: QuantPlan, tensor: string, axis: number | u
   const wq: WeightQuant = { tensor, axis: ax, scales, q: new Tensor('int8', dims, q) };
   plan.weights.set(key, wq);
   return wq;
+}
+
+/**
+ * Add `corrections` (QuantizeSpec.biasCorrection) to the biases of the working copy: each
+ * corrected node reads a new initializer `<node>_bias_corrected` (b + δ, or δ where it had no
+ * bias; a Gemm's C takes δ / beta), so a bias shared with another node stays as it was.
+ */
+function correctBiases(model: Model, corrections: Record<string, number[]>, notes: string[]): void {
+  const g = model.graph;
+  const taken = new Set<string>([...g.initializers.keys(), ...g.inputs.map((v) => v.name)]);
+  for (const n of g.nodes) for (const o of n.outputs) taken.add(o);
+  let done = 0;
+  const skipped: string[] = [];
+  for (const node of g.nodes) {
+    const delta = corrections[node.name || node.label];
+    if (!delta) continue;
+    const channels = delta.length;
+    const biasName = node.inputs[2];
+    const old = biasName ? g.initializers.get(biasName) : undefined;
+    const gemm = node.opType === 'Gemm';
+    const beta = gemm && old ? node.float('beta', 1) : 1;
+    const oldValues = old?.toFloat32();
+    if ((node.opType !== 'Conv' && !gemm) || (biasName && !old) || beta === 0 || (oldValues && oldValues.length !== 1 && oldValues.length !== channels)) {
+      skipped.push(node.label);
+      continue;
+    }
+    const b = new Float32Array(channels);
+    for (let c = 0; c < channels; c++) b[c] = Math.fround((oldValues ? oldValues[oldValues.length === 1 ? 0 : c] : 0) + delta[c] / beta);
+    let name = `${node.name || node.opType}_bias_corrected`;
+    for (let k = 1; taken.has(name); k++) name = `${node.name || node.opType}_bias_corrected_${k}`;
+    taken.add(name);
+    g.initializers.set(name, new Tensor('float32', [channels], b));
+    if (model.irVersion < 4) g.inputs.push({ name, type: { dtype: 'float32', shape: [channels] } });
+    while (node.inputs.length < 2) node.inputs.push('');
+    node.inputs[2] = name;
+    if (gemm && !old) node.attrs.set('beta', { type: 'float', value: 1 });
+    done++;
+  }
+  notes.push(`bias_correction: ${done} bias(es) corrected${skipped.length ? `; not corrected (no constant bias of the channel count): ${skipped.join(', ')}` : ''}`);
 }

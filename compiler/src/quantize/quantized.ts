@@ -6,7 +6,7 @@ import { buildLut, dequantizeValue, quantizeValue, requantMultiplier, roundHalfE
 import { cloneNode, cloneValueInfo, Namer } from './names';
 import { withGraph } from '../onnx/clone';
 import { INT8_PASSIVE, inputRoles, planQuantization, QuantPlan, WeightQuant, weightFor } from './plan';
-import { int16Scale, QUANT_INFO_KEY, QuantizedModelInfo, QuantizeSpec } from './spec';
+import { activationScale, int16Scale, QUANT_INFO_KEY, QuantizedModelInfo, QuantizeSpec } from './spec';
 
 /**
  * `***_quantized_model.onnx`: the integer model of the numerics contract (shared/DESIGN.md §3)
@@ -46,6 +46,20 @@ import { int16Scale, QUANT_INFO_KEY, QuantizedModelInfo, QuantizeSpec } from './
  *   convolution written in float ops — Cast → Conv on integer values → Mul(M) → Round → Clip →
  *   Cast(int16) — exact while |acc| < 2^24; a requantising op's output is Div(s_out) → Round →
  *   Clip → Cast; other producers widen their int8 value, keeping its scale)
+ * - int16 values (bayes node_info, QuantizeSpec.int16Nodes; plan.int16): int16, zero point 0,
+ *   scale fround(threshold / 32767). A Conv (or Gemm/MatMul as a 1×1 Conv) writing or reading
+ *   one computes its int32 accumulator exactly with ConvInteger: int8 input x → ConvInteger(x,
+ *   W_int8); int16 input → x = 256·hi + lo (lo = x mod 256 as uint8, hi = (x − lo)/256 as int8;
+ *   Cast/Mod/Sub/Div) and 256·ConvInteger(hi, W) + ConvInteger(lo, W); then Add(int32 bias) →
+ *   Cast(float) → Mul(M) → Round → Clip → Cast(int16), or → QuantizeLinear(scale 1) for an
+ *   int8 output: the contract's requantisation. A ConvTranspose reading one: Cast(float) →
+ *   ConvTranspose on integer values (exact while |acc| < 2^24). Any other active, LUT or
+ *   Concat node writing one: … → float op → Div(s) → Round → Clip → Cast(int16). Read by a
+ *   passive op as Cast(float) → the op → Cast(int16) (exact; the output is int16 with the same
+ *   scale); by a requantising, LUT, Concat or CPU node as Cast(float) → Mul(s)
+ *   (DequantizeLinear takes int16 only from opset 21). A model output that is an int16 value
+ *   leaves as int16 (set_model_output_int16), requantised to int8 (QuantizeLinear), or
+ *   dequantized (Cast → Mul). The int8 patterns above are unchanged for everything else.
  */
 export function emitQuantizedModel(model: Model, spec: QuantizeSpec): Model {
   return quantizedFromPlan(planQuantization(model, spec));
@@ -98,9 +112,9 @@ class QuantizedEmitter {
       switch (plan.kinds.get(node) ?? 'float') {
         case 'float': this.emitFloat(node); break;
         case 'input-cast': this.int8Name.set(node.outputs[0], this.int8(node.inputs[0])); break;
-        case 'passive': this.emitPassive(node); break;
-        case 'lut': this.emitLut(node); break;
-        case 'concat': this.emitConcat(node); break;
+        case 'passive': if (plan.int16.has(node.inputs[0])) this.emitPassive16(node); else this.emitPassive(node); break;
+        case 'lut': if (this.touchesInt16(node)) this.emitRequant(node); else this.emitLut(node); break;
+        case 'concat': if (this.touchesInt16(node)) this.emitRequant(node); else this.emitConcat(node); break;
         case 'conv': this.emitConv(node); break;
         case 'fc': this.emitFc(node); break;
         case 'deconv': this.emitDeconv(node); break;
@@ -109,8 +123,10 @@ class QuantizedEmitter {
     }
     this.emitOutputs();
     g.pruneUnused();
-    const ignored = [...(plan.spec.int16Nodes ?? [])];
-    if (ignored.length) this.info.int16NodesIgnored = ignored;
+    if (plan.int16Ignored.length) this.info.int16NodesIgnored = plan.int16Ignored.slice();
+    if (plan.int16.size) this.info.int16Values = [...plan.int16].sort();
+    if (plan.spec.biasCorrection) this.info.biasCorrected = Object.keys(plan.spec.biasCorrection).sort();
+    if (plan.spec.channelScales) this.info.equalized = Object.keys(plan.spec.channelScales).sort();
     return withGraph(plan.model, g, {
       producerName: 'nx-ptq',
       metadataProps: { ...plan.model.metadataProps, [QUANT_INFO_KEY]: JSON.stringify(this.info) },
@@ -158,7 +174,25 @@ class QuantizedEmitter {
       const scale = plan.scales.get(o) as number;
       if (this.int16Outputs.has(o)) {
         g.outputs.push({ name: o, type: { dtype: 'int16', shape } });
-        this.info.outputs.push({ name: o, dtype: 'int16', scale: int16Scale(this.threshold(o)) });
+        this.info.outputs.push({ name: o, dtype: 'int16', scale: this.scale16(o) });
+        continue;
+      }
+      if (plan.int16.has(o)) {
+        // an int16 value (node_info): dequantized, requantised to int8, or as it is
+        const v = this.int8Name.get(o) as string;
+        if (type === 'int16') {
+          if (v !== o) this.push('Identity', `${o}_output`, [v], [o]);
+          g.outputs.push({ name: o, type: { dtype: 'int16', shape } });
+          this.info.outputs.push({ name: o, dtype: 'int16', scale });
+        } else if (type === 'int8') {
+          this.push('QuantizeLinear', `${o}_QuantizeLinear`, [this.float(o), this.constant(`${o}_scale_int8`, tensorFrom('float32', [], [activationScale(this.threshold(o))])), this.zero('int8')], [o], {}, 'int16 value requantised to the int8 output');
+          g.outputs.push({ name: o, type: { dtype: 'int8', shape } });
+          this.info.outputs.push({ name: o, dtype: 'int8', scale: activationScale(this.threshold(o)) });
+        } else {
+          this.dequantize16(v, o, o);
+          g.outputs.push({ name: o, type: { dtype: 'float32', shape } });
+          this.info.outputs.push({ name: o, dtype: 'float32' });
+        }
         continue;
       }
       const q = this.int8(o);
@@ -252,6 +286,46 @@ class QuantizedEmitter {
     node.outputs.forEach((o, k) => outs[k] && this.int8Name.set(o, outs[k]));
   }
 
+  /**
+   * A passive op on an int16 value: the op on the integer values as floats (exact: the op only
+   * moves or selects values, and int16 fits float32), Cast back to int16; Clip / Pad constants
+   * quantized to the input's int16 scale.
+   */
+  private emitPassive16(node: Node): void {
+    const s = this.plan.scales.get(node.inputs[0]) as number;
+    const name = this.nodeName(node);
+    const xf = this.names.fresh(`${node.inputs[0]}_int16_as_float`);
+    this.push('Cast', `${name}_cast_in`, [this.int8(node.inputs[0])], [xf], { to: int(dtypeToOnnx('float32')) }, 'int16 values as floats');
+    const q16 = (v: number): number => quantizeValue(v, s, 0, -32768, 32767);
+    const c = cloneNode(node);
+    c.name = name;
+    c.inputs[0] = xf;
+    if (node.opType === 'Clip') {
+      for (const k of [1, 2]) {
+        const v = node.inputs[k];
+        if (v) c.inputs[k] = this.constant(`${name}_bound`, tensorFrom('float32', [], [q16((this.src.initializers.get(v) as Tensor).toFloat32()[0])]));
+      }
+    } else if (node.opType === 'Pad' && node.str('mode', 'constant') === 'constant' && node.inputs[2]) {
+      c.inputs[2] = this.constant(`${name}_pad_value`, tensorFrom('float32', [], [q16((this.src.initializers.get(node.inputs[2]) as Tensor).toFloat32()[0])]));
+    } else if (node.opType === 'Dropout') {
+      c.opType = 'Identity';
+      c.inputs = [xf];
+      c.outputs = c.outputs.slice(0, 1);
+      c.attrs = new Map();
+    }
+    c.outputs = c.outputs.map((o, k) => (o && (k === 0 || node.opType === 'Split') ? this.names.fresh(`${o}_as_float`) : ''));
+    while (c.outputs.length && c.outputs[c.outputs.length - 1] === '') c.outputs.pop();
+    c.docString = 'on int16 values (as floats)';
+    this.g.nodes.push(c);
+    c.outputs.forEach((f, k) => {
+      if (!f) return;
+      const o = node.outputs[k];
+      const out = this.int16Target(o);
+      this.push('Cast', `${name}_cast_out`, [f], [out], { to: int(dtypeToOnnx('int16')) }, 'back to int16 (scale unchanged)');
+      this.int8Name.set(o, out);
+    });
+  }
+
   private emitLut(node: Node): void {
     const { plan } = this;
     const inp = node.inputs.find((v) => v) as string;
@@ -309,11 +383,13 @@ class QuantizedEmitter {
     const f = this.names.fresh(`${o}_float`);
     c.outputs = [f, ...node.outputs.slice(1)];
     this.g.nodes.push(c);
-    if (this.int16Outputs.has(o)) {
-      const s16 = this.constant(`${o}_scale`, tensorFrom('float32', [], [int16Scale(this.threshold(o))]));
+    if (this.isInt16(o)) {
+      const s16 = this.constant(`${o}_scale`, tensorFrom('float32', [], [this.scale16(o)]));
       const div = this.names.fresh(`${o}_div`);
-      this.push('Div', `${o}_to_int16_scale`, [f, s16], [div], {}, 'x / s_out (int16 output)');
-      this.roundToInt16(div, o, `${o}_to_int16`);
+      this.push('Div', `${o}_to_int16_scale`, [f, s16], [div], {}, 'x / s_out (int16)');
+      const out = this.int16Outputs.has(o) ? o : this.int16Target(o);
+      this.roundToInt16(div, out, `${o}_to_int16`);
+      this.int8Name.set(o, out);
       return;
     }
     const out = this.int8Target(o);
@@ -357,9 +433,9 @@ class QuantizedEmitter {
     const beta = node.opType === 'Gemm' ? node.float('beta', 1) : 1;
     const attrs = new Map<string, Attribute>([['kernel_shape', ints([1, 1])]]);
     const out = this.emitIntegerConv(node, 'Conv', xin, node.inputs[0], w, new Tensor('int8', [nOut, k, 1, 1], wq), scales, node.opType === 'Gemm' ? node.inputs[2] : undefined, beta, attrs, o, y, name);
-    const target = this.int16Outputs.has(o) ? o : this.int8Target(o);
+    const target = this.int16Outputs.has(o) ? o : this.isInt16(o) ? this.int16Target(o) : this.int8Target(o);
     this.push('Reshape', `${name}_reshape_out`, [out, this.constant(`${name}_shape_out`, tensorFrom('int64', [mid.length + 2], [-1, ...mid, nOut]))], [target], {}, `${node.opType} as a 1×1 convolution`);
-    if (!this.int16Outputs.has(o)) this.int8Name.set(o, target);
+    this.int8Name.set(o, target);
   }
 
   /**
@@ -384,27 +460,31 @@ class QuantizedEmitter {
       bq = new Int32Array(M);
       for (let c = 0; c < M; c++) bq[c] = quantizeBias(biasMul * bt[bt.length > 1 ? c : 0], sIn, channelScale(c));
     }
-    const int16 = this.int16Outputs.has(o);
-    if (int16 || convOp === 'ConvTranspose') {
-      const sOut = int16 ? int16Scale(this.threshold(o)) : (this.plan.scales.get(o) as number);
-      const xf = this.names.fresh(`${o}_int_as_float`);
-      const doc = 'integer convolution in float ops: exact while every partial sum stays below 2^24';
-      this.push('Cast', `${name}_cast`, [x], [xf], { to: int(dtypeToOnnx('float32')) }, doc);
-      const wf = this.constant(`${name}_weight_int`, new Tensor('float32', wq.dims, Float32Array.from(wq.data as Int8Array)));
-      const ins = [xf, wf];
-      if (bq) ins.push(this.constant(`${name}_bias_int`, new Tensor('float32', [M], Float32Array.from(bq))));
+    const int16 = this.isInt16(o);
+    if (int16 || convOp === 'ConvTranspose' || this.plan.int16.has(xTensor)) {
+      const sOut = int16 ? this.scale16(o) : (this.plan.scales.get(o) as number);
       const acc = this.names.fresh(`${o}_acc`);
-      this.push(convOp, name, ins, [acc], Object.fromEntries(attrs), 'int32 accumulation on integer-valued floats', true);
+      if (convOp === 'Conv' && (this.plan.int16.has(xTensor) || this.plan.int16.has(o))) {
+        this.integerAccumulator(name, x, this.plan.int16.has(xTensor), wq, bq, attrs, o, acc);
+      } else {
+        const xf = this.names.fresh(`${o}_int_as_float`);
+        const doc = 'integer convolution in float ops: exact while every partial sum stays below 2^24';
+        this.push('Cast', `${name}_cast`, [x], [xf], { to: int(dtypeToOnnx('float32')) }, doc);
+        const wf = this.constant(`${name}_weight_int`, new Tensor('float32', wq.dims, Float32Array.from(wq.data as Int8Array)));
+        const ins = [xf, wf];
+        if (bq) ins.push(this.constant(`${name}_bias_int`, new Tensor('float32', [M], Float32Array.from(bq))));
+        this.push(convOp, name, ins, [acc], Object.fromEntries(attrs), 'int32 accumulation on integer-valued floats', true);
+      }
       const mult = new Float32Array(perChannel ? M : 1);
       for (let c = 0; c < mult.length; c++) mult[c] = requantMultiplier(sIn, channelScale(c), sOut);
       const spatial = wq.rank - 2;
       const scaled = this.names.fresh(`${o}_scaled`);
       const mDims = perChannel ? [M, ...new Array<number>(spatial).fill(1)] : [];
       this.push('Mul', `${name}_requant`, [acc, this.constant(`${name}_multiplier`, new Tensor('float32', mDims, mult))], [scaled], {}, 'fround(acc · M), M = fround(fround(s_in · s_w) / s_out)');
-      const out = into ?? (int16 ? o : this.int8Target(o));
+      const out = into ?? (this.int16Outputs.has(o) ? o : int16 ? this.int16Target(o) : this.int8Target(o));
       if (int16) this.roundToInt16(scaled, out, `${name}_round`);
       else this.push('QuantizeLinear', `${name}_round`, [scaled, this.constant(`${name}_one`, tensorFrom('float32', [], [1])), this.zero('int8')], [out], {}, 'clamp(roundHalfEven(·)) to int8');
-      if (!into && !int16) this.int8Name.set(o, out);
+      if (!into) this.int8Name.set(o, out);
       return out;
     }
     const names = this.weightInits(w, wq, wScales, baseName ? `${name}_weight` : undefined);
@@ -415,6 +495,55 @@ class QuantizedEmitter {
     this.push('QLinearConv', name, ins, [out], Object.fromEntries(attrs), fused ? `output scale of ${fused.label} (fused clamp)` : undefined, true);
     if (!into) this.int8Name.set(o, out);
     return out;
+  }
+
+  /**
+   * The int32 accumulator of a Conv of a node_info int16 value (read or written), as float32
+   * fround(acc), exactly: ConvInteger (int32 accumulation, as the contract; |acc| < 2^31) +
+   * bias, Cast. An int16 input x is split, x = 256·hi + lo with lo = x mod 256 (uint8) and
+   * hi = (x − lo) / 256 (int8): acc = 256·ConvInteger(hi, W) + ConvInteger(lo, W) (zero padding
+   * pads hi and lo with 0, i.e. x with 0). Unlike a float Conv on integer values, onnxruntime
+   * cannot fold the requantising Mul into it, so both engines compute the same integers.
+   */
+  private integerAccumulator(name: string, x: string, int16Input: boolean, wq: Tensor, bq: Int32Array | undefined, attrs: Map<string, Attribute>, o: string, out: string): void {
+    const w = this.constant(`${name}_weight_quantized`, wq);
+    const convAttrs = Object.fromEntries([...attrs].filter(([k]) => ['auto_pad', 'dilations', 'group', 'kernel_shape', 'pads', 'strides'].includes(k)));
+    const withBias = (sum: string): string => {
+      if (!bq) return sum;
+      const acc = this.names.fresh(`${o}_acc_biased`);
+      const dims = [bq.length, ...new Array<number>(wq.rank - 2).fill(1)];
+      this.push('Add', `${name}_bias`, [sum, this.constant(`${name}_bias_int32`, new Tensor('int32', dims, bq.slice()))], [acc], {}, 'int32 bias, scale s_in · s_w');
+      return acc;
+    };
+    if (!int16Input) {
+      const sum = this.names.fresh(`${o}_acc_int32`);
+      this.push('ConvInteger', name, [x, w], [sum], convAttrs, 'int8 × int8 convolution, int32 accumulation', true);
+      this.push('Cast', `${name}_acc_float`, [withBias(sum)], [out], { to: int(dtypeToOnnx('float32')) }, 'fround(acc)');
+      return;
+    }
+    const doc = 'int16 × int8 convolution, exact: x = 256·hi + lo';
+    const i32 = (v: number): string => this.constant(`${name}_int16_const`, tensorFrom('int32', [], [v]));
+    const xi = this.names.fresh(`${o}_x_int32`);
+    const lo32 = this.names.fresh(`${o}_x_lo_int32`);
+    const rest = this.names.fresh(`${o}_x_hi_times_256`);
+    const hi32 = this.names.fresh(`${o}_x_hi_int32`);
+    const lo = this.names.fresh(`${o}_x_lo`);
+    const hi = this.names.fresh(`${o}_x_hi`);
+    this.push('Cast', `${name}_x_int32`, [x], [xi], { to: int(dtypeToOnnx('int32')) }, doc);
+    this.push('Mod', `${name}_x_lo`, [xi, i32(256)], [lo32], { fmod: int(0) }, 'lo = x mod 256 (0…255)');
+    this.push('Sub', `${name}_x_minus_lo`, [xi, lo32], [rest], {}, doc);
+    this.push('Div', `${name}_x_hi`, [rest, i32(256)], [hi32], {}, 'hi = (x − lo) / 256 (−128…127, exact)');
+    this.push('Cast', `${name}_lo_uint8`, [lo32], [lo], { to: int(dtypeToOnnx('uint8')) }, doc);
+    this.push('Cast', `${name}_hi_int8`, [hi32], [hi], { to: int(dtypeToOnnx('int8')) }, doc);
+    const accHi = this.names.fresh(`${o}_acc_hi`);
+    const accLo = this.names.fresh(`${o}_acc_lo`);
+    this.push('ConvInteger', name, [hi, w], [accHi], convAttrs, 'int32 accumulation of the high bytes', true);
+    this.push('ConvInteger', `${name}_lo`, [lo, w], [accLo], convAttrs, 'int32 accumulation of the low bytes');
+    const hiScaled = this.names.fresh(`${o}_acc_hi_256`);
+    const sum = this.names.fresh(`${o}_acc_int32`);
+    this.push('Mul', `${name}_hi_256`, [accHi, i32(256)], [hiScaled], {}, doc);
+    this.push('Add', `${name}_hi_plus_lo`, [hiScaled, accLo], [sum], {}, doc);
+    this.push('Cast', `${name}_acc_float`, [withBias(sum)], [out], { to: int(dtypeToOnnx('float32')) }, 'fround(acc)');
   }
 
   // ------------------------------------------------------------------ values
@@ -447,9 +576,39 @@ class QuantizedEmitter {
     if (!this.plan.int8.has(t)) return t;
     if (this.plan.imageInputs.has(t)) return this.int8(t);
     const name = this.names.fresh(`${t}_dequantized`);
-    this.push('DequantizeLinear', `${t}_DequantizeLinear`, [this.int8(t), this.scale(t), this.zero('int8')], [name]);
+    if (this.plan.int16.has(t)) this.dequantize16(this.int8(t), t, name);
+    else this.push('DequantizeLinear', `${t}_DequantizeLinear`, [this.int8(t), this.scale(t), this.zero('int8')], [name]);
     this.floatName.set(t, name);
     return name;
+  }
+
+  /** An int16 value v of tensor t as float: Cast → Mul(scale) (DequantizeLinear takes int16 only from opset 21). */
+  private dequantize16(v: string, t: string, out: string): void {
+    const f = this.names.fresh(`${t}_int16_as_float`);
+    this.push('Cast', `${t}_int16_cast`, [v], [f], { to: int(dtypeToOnnx('float32')) }, 'int16 dequantize');
+    this.push('Mul', `${t}_int16_dequantize`, [f, this.scale(t)], [out], {}, 'int16 dequantize: q · s');
+  }
+
+  /** The int16 scale of t: the plan's (node_info values: from the fused clamp's threshold where there is one), else fround(threshold / 32767). */
+  private scale16(t: string): number {
+    return this.plan.int16.has(t) ? (this.plan.scales.get(t) as number) : int16Scale(this.threshold(t));
+  }
+
+  /** Whether tensor t is held in int16: a node_info int16 value, or an int16 model output. */
+  private isInt16(t: string): boolean {
+    return this.plan.int16.has(t) || this.int16Outputs.has(t);
+  }
+
+  /** A LUT or Concat node with an int16 input or output (it then computes as a requantising op, in float). */
+  private touchesInt16(node: Node): boolean {
+    return this.isInt16(node.outputs[0]) || node.inputs.some((v) => v && this.plan.int16.has(v));
+  }
+
+  /** Name of t's int16 value: its own, or `<t>_quantized` for a model output that leaves as another type. */
+  private int16Target(t: string): string {
+    if (this.outputs.has(t) && this.plan.spec.outputType !== 'int16') return this.names.fresh(`${t}_quantized`);
+    this.names.claim(t);
+    return t;
   }
 
   /**
@@ -467,6 +626,7 @@ class QuantizedEmitter {
   /** The float value of t for a CPU Conv/ConvTranspose/Gemm: DequantizeLinear with the scale repeated along an axis. */
   private floatPerAxis_(t: string): string {
     if (this.plan.imageInputs.has(t)) return this.int8(t);
+    if (this.plan.int16.has(t)) return this.float(t);
     const have = this.floatPerAxis.get(t);
     if (have) return have;
     const shape = this.plan.facts.get(t)?.shape;

@@ -13,11 +13,23 @@ export interface QuantizeSpec {
   /** model outputs: 'float32' (dequantized, default), 'int8', 'int16' (set_model_output_int16, bayes only) */
   outputType?: 'float32' | 'int8' | 'int16';
   /**
-   * Nodes computing in int16 (bayes node_info). Not implemented yet: accepted and ignored (the
-   * nodes compute in int8); `emitQuantizedModel` notes them in the model's metadata.
+   * Nodes whose output is int16 (bayes node_info OutputType int16; plan.ts): the output's scale
+   * is fround(threshold / 32767); readers take the int16 value (quantized.ts says how).
    */
   int16Nodes?: Set<string>;
   march: 'bernoulli2' | 'bayes';
+  /**
+   * `bias_correction` (calibrate/bias-correction.ts): per Conv/Gemm node name, a value per output
+   * channel added to its bias (a bias is added where the node has none). Both emitted models
+   * carry the corrected bias; the ONNX patterns are the same.
+   */
+  biasCorrection?: Record<string, number[]>;
+  /**
+   * `per_channel` equalisation (calibrate/equalize.ts): per activation, a factor per channel
+   * folded into the Conv computing it and the Convs reading it (quantize/equalize.ts), applied
+   * before everything else; the thresholds are those of the equalised activations.
+   */
+  channelScales?: Record<string, number[]>;
 }
 
 /** The default-domain opset both emitted models use at least (per-axis Quantize/DequantizeLinear). */
@@ -40,8 +52,14 @@ export interface QuantizedModelInfo {
   march: 'bernoulli2' | 'bayes';
   inputs: { name: string; dtype: string; layout?: 'NCHW' | 'NHWC'; scale?: number; note: string }[];
   outputs: { name: string; dtype: string; scale?: number }[];
-  /** int16Nodes that were asked for and computed in int8 (int16 nodes are a TODO) */
+  /** int16Nodes that compute in int8 all the same (on the CPU, not in the model, a passive op on int8) */
   int16NodesIgnored?: string[];
+  /** the values held in int16 (node_info), scale fround(threshold / 32767) */
+  int16Values?: string[];
+  /** the nodes whose bias was corrected (QuantizeSpec.biasCorrection), when asked */
+  biasCorrected?: string[];
+  /** the activations equalised across channels (QuantizeSpec.channelScales), when asked */
+  equalized?: string[];
 }
 
 /** Activation scale of a threshold: fround(threshold / 127); a threshold of 0 (dead tensor) counts as 1. */

@@ -1,11 +1,15 @@
-import { collectStatistics, Sample } from '../calibrate/collect';
+import { computeBiasCorrections } from '../calibrate/bias-correction';
+import { collectRanges, collectStatistics, Sample } from '../calibrate/collect';
+import { equalizationScales, equalizationSites } from '../calibrate/equalize';
 import { CalibrationType, PtqConfig } from '../config';
 import { isPtqError, PtqError } from '../errors';
 import { saveModel, writeFileAtomic } from '../onnx/encode';
 import { Model } from '../onnx/ir';
 import { createProgress, ProgressReporter } from '../preprocess/progress';
 import { activationScale, emitCalibratedModel, QuantizeSpec } from '../quantize';
-import { pickEngine } from '../runtime/select';
+import { ChannelScales, equalizedModel } from '../quantize/equalize';
+import { Engine } from '../runtime/engine';
+import { chooseEngine, pickEngine } from '../runtime/select';
 import { readCheckOutputs } from './artifacts';
 import { openCalibrationSet, sampleSource } from './calibration-data';
 import {
@@ -35,10 +39,18 @@ import { hasQdq, stripQdq } from './qdq';
  *    candidates' scores, the sample counts, the hash of the optimized model they belong to.
  *
  * `per_channel: True`: activations are int8 per tensor in our numerics contract (DESIGN §3),
- * so per-channel thresholds cannot be used as such. Statistics are collected per channel
- * (axis 1), each channel gets min(its absmax, the tensor's threshold by the method), the
- * channel thresholds are recorded in the JSON (`per_channel`) and the tensor's threshold is
- * their maximum — which is the per-tensor threshold again. A warning says so.
+ * so per-channel thresholds cannot be used as such. Where the BPU can absorb it, the channels
+ * are equalised first (calibrate/equalize.ts: an activation between two BPU Convs, through a
+ * Relu at most, is rescaled per channel from the per-channel ranges of a first pass, the Convs'
+ * weights compensate), the factors go to the JSON (`channel_scales`) and the equalised model
+ * is calibrated. Statistics are collected per channel (axis 1), each channel gets min(its
+ * absmax, the tensor's threshold by the method), the channel thresholds are recorded in the
+ * JSON (`per_channel`) and the tensor's threshold is their maximum — which is the per-tensor
+ * threshold again. A warning says so.
+ *
+ * `bias_correction: True` (an nx-ptq key): after the thresholds, the mean output shift of each
+ * BPU Conv/Gemm's int8 weights over the calibration data (calibrate/bias-correction.ts) goes
+ * to the JSON (`bias_correction`) and into the biases of both models.
  *
  * Deterministic: onnxruntime runs with one thread, samples in file order, sums in a fixed
  * order, seeded randomness (skip), no timestamps: the same inputs give byte-identical files.
@@ -60,7 +72,11 @@ export interface CalibrationJson {
   candidates: { method: string; max_percentile?: number; score: number }[];
   /** sha256 of `***_optimized_float_model.onnx` */
   model_sha256: string;
-  tensors: Record<string, { threshold: number; scale: number; method: string; max_percentile?: number; per_channel?: number[]; fallback?: string }>;
+  tensors: Record<string, { threshold: number; scale: number; method: string; max_percentile?: number; per_channel?: number[] }>;
+  /** `per_channel: True`: per equalised activation, the factor of each channel (QuantizeSpec.channelScales) */
+  channel_scales?: Record<string, number[]>;
+  /** `bias_correction: True`: per Conv/Gemm node, the value added to each output channel's bias (QuantizeSpec.biasCorrection) */
+  bias_correction?: Record<string, number[]>;
 }
 
 type Entry = CalibrationJson['tensors'][string];
@@ -92,14 +108,24 @@ export const calibrateStage: StageFn = async (cfg, ctx) => {
       fix: 'use calibration_type load to take the thresholds of a QAT model, or give the float model',
     });
   }
-  const base: Omit<QuantizeSpec, 'activations'> = { cpuNodes: chk.cpuNodes, march: cfg.model.march };
+  const base: Omit<QuantizeSpec, 'activations'> = { cpuNodes: chk.cpuNodes, march: cfg.model.march, ...(chk.int16Nodes.size ? { int16Nodes: chk.int16Nodes } : {}) };
   const tensors = calibrationTensors(model, base);
-  const out = type === 'skip' || type === 'load' ? dataFree(type, model, tensors, loaded) : await fromData(cfg, model, base, tensors, log);
+  const withData = type !== 'skip' && type !== 'load';
+  // per_channel: equalise the channels where the BPU can, then calibrate the equalised model
+  const channelScales = withData && cfg.calibration.perChannel ? await equalize(cfg, model, chk.cpuNodes, log) : {};
+  const equalized = Object.keys(channelScales).length ? equalizedModel(model, channelScales) : model;
+  const out = withData ? await fromData(cfg, equalized, base, tensors, log, Object.keys(channelScales).length) : dataFree(type, model, tensors, loaded);
   const json: CalibrationJson = { version: 1, calibration_type: type, ...out.header, model_sha256: chk.modelHash, tensors: out.tensors } as CalibrationJson;
+  if (Object.keys(channelScales).length) json.channel_scales = channelScales;
+  const spec: QuantizeSpec = { ...base, activations: out.tensors, ...(json.channel_scales ? { channelScales: json.channel_scales } : {}) };
+  if (cfg.calibration.biasCorrection) {
+    if (!withData) log(`WARN bias_correction needs calibration data; calibration_type ${type} has none, so the biases stay as they are`);
+    else json.bias_correction = spec.biasCorrection = await biasCorrection(cfg, model, spec, log);
+  }
 
   let calibrated: Model;
   try {
-    calibrated = emitCalibratedModel(model, { ...base, activations: out.tensors });
+    calibrated = emitCalibratedModel(model, spec);
   } catch (e) {
     if (type === 'load' && isPtqError(e) && e.code === 'E_QUANT_THRESHOLD') {
       throw new PtqError('E_LOAD_QDQ', `calibration_type load: ${e.message.replace(/^no calibration threshold/, 'no QuantizeLinear/DequantizeLinear pair')}`, {
@@ -145,20 +171,26 @@ function dataFree(type: 'skip' | 'load', model: Model, tensors: string[], loaded
 }
 
 /** max, kl, default, mix: statistics over calibration_data, then the method's search. */
-async function fromData(cfg: PtqConfig, model: Model, base: Omit<QuantizeSpec, 'activations'>, tensors: string[], log: (l: string) => void): Promise<Calibrated> {
+async function fromData(cfg: PtqConfig, model: Model, base: Omit<QuantizeSpec, 'activations'>, tensors: string[], log: (l: string) => void, equalized = 0): Promise<Calibrated> {
   const type = cfg.calibration.calibrationType;
   const perChannel = cfg.calibration.perChannel;
   const set = openCalibrationSet(cfg, model);
   const inputs = new Set(model.graph.realInputs.map((v) => v.name));
-  const engine = await pickEngine(model, 'auto', { threads: 1, fetchable: tensors.filter((t) => !inputs.has(t)) });
+  const { engine: engineName } = chooseEngine(model);
+  log(`INFO calibration_type ${type}: ${set.count} sample(s), ${tensors.length} tensor(s), engine ${engineName}`);
+  // the statistics open their own sessions (see collectStatistics); the searches open one after
+  let engine: Engine | undefined;
   try {
-    log(`INFO calibration_type ${type}: ${set.count} sample(s), ${tensors.length} tensor(s), engine ${engine.name}`);
     if (perChannel) {
-      log('WARN per_channel: activations are int8 per tensor (one scale each); per-channel thresholds are recorded in the calibration JSON and each tensor takes the largest of its channels');
+      log(
+        `WARN per_channel: activations are int8 per tensor (one scale each); ${equalized} activation(s) were equalised across channels (channel_scales in the calibration JSON), ` +
+          'per-channel thresholds are recorded in the calibration JSON and each tensor takes the largest of its channels',
+      );
     }
     const bars: ProgressReporter[] = [];
-    const stats = await collectStatistics(model, sampleSource(set), tensors, {
-      engine,
+    const exact = preprocessThresholds(model);
+    const stats = await collectStatistics(model, sampleSource(set), tensors.filter((t) => exact[t] === undefined), {
+      engine: engineName,
       perChannel,
       onProgress: (p) => {
         bars[p.pass - 1] ??= createProgress(`calibration pass ${p.pass}/2 (${p.pass === 1 ? 'ranges' : 'histograms'})`, set.count, { stream: logStream(log) });
@@ -167,13 +199,11 @@ async function fromData(cfg: PtqConfig, model: Model, base: Omit<QuantizeSpec, '
       },
     });
     bars.forEach((b) => b.finish());
-    const exact = preprocessThresholds(model);
 
     const maxPercentile = cfg.calibration.maxPercentile ?? 1;
     if (type === 'max' || type === 'kl') {
       const c: Candidate = type === 'kl' ? { method: 'kl' } : maxPercentile < 1 ? { method: 'percentile', maxPercentile } : { method: 'max' };
-      const th = candidateThresholds(stats.tensors, c, perChannel, exact);
-      logFallbacks(th, log);
+      const th = candidateThresholds(stats.tensors, c, perChannel, exact, tensors);
       return {
         header: { method: c.method, ...(c.maxPercentile !== undefined ? { max_percentile: c.maxPercentile } : {}), per_channel: perChannel, samples: stats.samples, scoring_samples: 0, candidates: [] },
         tensors: entries(th),
@@ -182,9 +212,9 @@ async function fromData(cfg: PtqConfig, model: Model, base: Omit<QuantizeSpec, '
 
     // default and mix: score the candidates on the first samples
     const scoring: Sample[] = [...sampleSource(set, SCORING_SAMPLES)()];
+    engine = await pickEngine(model, 'auto', { threads: 1, ...(type === 'mix' ? { fetchable: tensors.filter((t) => !inputs.has(t)) } : {}) });
     const scorer = await OutputScorer.create(model, base, scoring, engine);
-    const cands = DEFAULT_CANDIDATES.map((c) => ({ c, th: candidateThresholds(stats.tensors, c, perChannel, exact) }));
-    for (const { th } of cands) logFallbacks(th, log);
+    const cands = DEFAULT_CANDIDATES.map((c) => ({ c, th: candidateThresholds(stats.tensors, c, perChannel, exact, tensors) }));
     const scores: number[] = [];
     for (const { c, th } of cands) {
       scores.push(await scorer.score(plain(th)));
@@ -222,8 +252,41 @@ async function fromData(cfg: PtqConfig, model: Model, base: Omit<QuantizeSpec, '
       tensors: useMix ? mixed : entries(winner.th),
     };
   } finally {
-    await engine.dispose();
+    await engine?.dispose();
   }
+}
+
+/** per_channel: the factors of every equalisation site (calibrate/equalize.ts), from the per-channel ranges of pass 1. */
+async function equalize(cfg: PtqConfig, model: Model, cpuNodes: Set<string>, log: (l: string) => void): Promise<ChannelScales> {
+  const sites = equalizationSites(model, cpuNodes);
+  if (!sites.length) {
+    log('INFO per_channel: no activation between two BPU Convs (optionally through a Relu) to equalise');
+    return {};
+  }
+  const set = openCalibrationSet(cfg, model);
+  const bar = createProgress('per-channel ranges', set.count, { stream: logStream(log) });
+  const ranges = await collectRanges(model, sampleSource(set), sites.map((s) => s.tensor), {
+    engine: chooseEngine(model).engine,
+    perChannel: true,
+    onProgress: (p) => bar.update(p.samples, set.count),
+  });
+  bar.finish();
+  const absmax = Object.fromEntries(Object.entries(ranges.tensors).map(([k, r]) => [k, r.perChannelAbsmax ?? new Float64Array(0)]));
+  const scales = equalizationScales(model, sites, absmax);
+  log(`INFO per_channel: ${Object.keys(scales).length} of ${sites.length} activation(s) between BPU Convs equalised across channels`);
+  return scales;
+}
+
+/** `bias_correction`: the mean output shift of each BPU Conv/Gemm's int8 weights, over the calibration data. */
+async function biasCorrection(cfg: PtqConfig, model: Model, spec: QuantizeSpec, log: (l: string) => void): Promise<Record<string, number[]>> {
+  const set = openCalibrationSet(cfg, model);
+  const bar = createProgress('bias correction', set.count, { stream: logStream(log) });
+  const corrections = await computeBiasCorrections(model, spec, sampleSource(set), { onProgress: (n) => bar.update(n, set.count) });
+  bar.finish();
+  let largest = 0;
+  for (const d of Object.values(corrections)) for (const v of d) largest = Math.max(largest, Math.abs(v));
+  log(`INFO bias_correction: ${Object.keys(corrections).length} Conv/Gemm bias(es) corrected, largest change ${largest.toPrecision(3)}`);
+  return corrections;
 }
 
 function entries(th: Record<string, CandidateThreshold>): Record<string, Entry> {
@@ -232,14 +295,9 @@ function entries(th: Record<string, CandidateThreshold>): Record<string, Entry> 
     out[k] = entry(t.threshold, t.method, {
       ...(t.maxPercentile !== undefined ? { max_percentile: t.maxPercentile } : {}),
       ...(t.perChannel ? { per_channel: t.perChannel } : {}),
-      ...(t.fallback ? { fallback: t.fallback } : {}),
     });
   }
   return out;
-}
-
-function logFallbacks(th: Record<string, CandidateThreshold>, log: (l: string) => void): void {
-  for (const [k, t] of Object.entries(th)) if (t.fallback) log(`WARN tensor '${k}': ${t.fallback}; absmax used instead`);
 }
 
 function plain(th: Record<string, { threshold: number }>): Record<string, number> {

@@ -54,47 +54,32 @@ export interface CandidateThreshold {
   method: string;
   maxPercentile?: number;
   perChannel?: number[];
-  /** set when the candidate's own result was replaced (see KL_MAX_CLIPPED) */
-  fallback?: string;
 }
-
-/**
- * A kl threshold that clips more than this share of a tensor's nonzero values is degenerate
- * and replaced by absmax. calibrate/algorithms/kl.ts compares distributions over the kept bins
- * only; when a tensor has no values in the first 128 of its 2048 bins (a Sigmoid output in
- * 0.3…1, a mean of such), the smallest candidate holds one spike in both P and Q, divergence 0,
- * and wins: a threshold of 0.07 for values around 0.7. No useful clipping point clips most
- * values, so the guard never touches a working kl result.
- */
-export const KL_MAX_CLIPPED = 0.5;
 
 /** Per-tensor thresholds from statistics by one candidate (per channel when asked: see calibrate.ts). */
 export function candidateThresholds(
   stats: Record<string, TensorStatistics>,
   c: Candidate,
   perChannel = false,
-  /** tensors whose range is known exactly (the HzPreprocess values): they keep it, whatever the method */
+  /**
+   * tensors whose range is known exactly (the HzPreprocess values): they keep it, whatever the
+   * method, and need no statistics
+   */
   exact: Record<string, number> = {},
+  /** the tensors to give thresholds, in this order (default: those of `stats`) */
+  tensors: string[] = Object.keys(stats),
 ): Record<string, CandidateThreshold> {
   const th = computeThresholds(stats, c.method === 'percentile' ? 'max' : c.method, { maxPercentile: c.maxPercentile, perChannel });
   const out: Record<string, CandidateThreshold> = {};
-  for (const [k, t] of Object.entries(th)) {
-    const s = stats[k];
+  for (const k of tensors) {
+    const t = th[k];
     if (exact[k] !== undefined) {
       // clipping a preprocessed pixel loses information no later layer recovers (a uniform
       // background is one spike in the histogram that KL would otherwise cut at)
       out[k] = { threshold: exact[k], method: 'preprocess-range' };
       continue;
     }
-    if (t.method === 'kl' && clippedShare(s, t.threshold) > KL_MAX_CLIPPED) {
-      out[k] = {
-        threshold: s.absmax,
-        method: 'max',
-        ...(perChannel && s.perChannelAbsmax ? { perChannel: Array.from(s.perChannelAbsmax) } : {}),
-        fallback: `kl threshold ${t.threshold.toPrecision(4)} clips ${(100 * clippedShare(s, t.threshold)).toFixed(0)} % of the values`,
-      };
-      continue;
-    }
+    if (!t) throw new Error(`candidateThresholds: no statistics for '${k}'`);
     // per channel: the int8 contract is per tensor; the tensor keeps the largest channel threshold
     const threshold = t.perChannel?.length ? Math.max(...t.perChannel) : t.threshold;
     out[k] = { threshold, method: t.method, ...(t.maxPercentile !== undefined ? { maxPercentile: t.maxPercentile } : {}), ...(t.perChannel ? { perChannel: t.perChannel } : {}) };
@@ -102,26 +87,12 @@ export function candidateThresholds(
   return out;
 }
 
-/** Share of the nonzero values in histogram bins wholly beyond `threshold`. */
-function clippedShare(s: TensorStatistics, threshold: number): number {
-  const h = s.histogram;
-  let total = -s.zeros;
-  let beyond = 0;
-  const first = s.binWidth > 0 ? Math.ceil(threshold / s.binWidth) : h.length;
-  for (let k = 0; k < h.length; k++) {
-    total += h[k];
-    if (k >= first) beyond += h[k];
-  }
-  return total > 0 ? beyond / total : 0;
-}
-
 /**
  * The tensors calibration gives thresholds: exactly those the quantizer reads a threshold for
  * (planQuantization asked with a recording stand-in for the thresholds), in graph order —
  * float values a BPU node reads or writes, the output of the Relu/Clip a Conv is fused with
  * instead of the Conv's own output, none for passive outputs (they keep their input's scale)
- * or CPU-only values. Fewer tensors make the statistics and the searches (kl is O(bins²) per
- * tensor) cheaper.
+ * or CPU-only values. Fewer tensors make the statistics and the searches cheaper.
  */
 export function calibrationTensors(model: Model, base: Omit<QuantizeSpec, 'activations'>): string[] {
   const g = model.graph;

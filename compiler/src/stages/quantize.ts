@@ -69,6 +69,8 @@ export const quantizeStage: StageFn = async (cfg, ctx) => {
     march: cfg.model.march,
     outputType,
     ...(chk.int16Nodes.size ? { int16Nodes: chk.int16Nodes } : {}),
+    ...(cal.channel_scales ? { channelScales: cal.channel_scales } : {}),
+    ...(cal.bias_correction ? { biasCorrection: cal.bias_correction } : {}),
   };
   const { calibrated, quantized, plan } = emitQuantizationModels(model, spec);
   for (const n of plan.notes) log(`INFO ${n}`);

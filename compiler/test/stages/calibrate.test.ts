@@ -746,3 +746,74 @@ describe('errors', () => {
     await expectError(() => run(s, ['quantize']), 'E_STAGE_ORDER', /belongs to another version of 'err_stale_optimized_float_model\.onnx'.*run the calibrate stage first/);
   });
 });
+
+describe('per_channel equalisation and bias_correction (nx-ptq) through the calibrate stage', () => {
+  /** conv → relu → conv → relu → GAP → Gemm, the first conv's channels at ranges 1, 1/2, 1/4, 1/8, … */
+  function eqNet(): Model {
+    const b = new GraphBuilder('eq', { seed: 3 });
+    const x = b.input('data', 'float32', [1, 3, 16, 16]);
+    const a = b.relu(b.conv(x, { outChannels: 8, kernel: 3, pad: 1, name: 'c1' }), 'r1');
+    const c = b.relu(b.conv(a, { outChannels: 8, kernel: 1, name: 'c2' }), 'r2');
+    b.output(b.gemm(b.flatten(b.globalAvgPool(c)), 10), 'output');
+    const m = b.build();
+    for (const name of ['c1.weight', 'c1.bias']) {
+      const t = m.graph.initializers.get(name)!;
+      const v = t.toFloat32();
+      const inner = v.length / 8;
+      m.graph.initializers.set(name, new Tensor('float32', t.dims, v.map((u, i) => Math.fround(u * 2 ** -(Math.floor(i / inner) % 4)))));
+    }
+    return m;
+  }
+
+  it('writes channel_scales and bias_correction; both models built from them track the float model', async () => {
+    const p = writeProject({
+      name: 'eq_bias', model: eqNet(), input: IMAGE('rgb', 'rgb'), sample: images(3, 16, 4), samples: 10,
+      calibration: "  calibration_type: 'kl'\n  per_channel: True\n  bias_correction: True",
+    });
+    const lines = await run(p, ALL);
+    expectOutputs(p);
+    const j = readJson<CalibrationJson>(p.file('_calibration.json'));
+    expect(Object.keys(j.channel_scales ?? {})).toEqual(['r1']);
+    expect(j.channel_scales!.r1.every((s) => Number.isInteger(Math.log2(s)))).toBe(true);
+    expect(new Set(j.channel_scales!.r1).size).toBeGreaterThan(1);
+    // every Conv/Gemm of the optimized model (the HzPreprocess normalisation and the Gemm head are 1×1 Convs there)
+    const opt = loadAndValidate(p.file('_optimized_float_model.onnx'));
+    const convs = opt.graph.nodes.filter((n) => n.opType === 'Conv' || n.opType === 'Gemm').map((n) => n.name);
+    expect(convs).toEqual(expect.arrayContaining(['c1', 'c2']));
+    expect(Object.keys(j.bias_correction ?? {}).sort()).toEqual([...convs].sort());
+    // (the HzPreprocess normalisation Conv feeding c1 is a site too; its channels need no factor)
+    expect(lines).toContainEqual('INFO per_channel: 1 of 2 activation(s) between BPU Convs equalised across channels');
+    expect(lines).toContainEqual(expect.stringMatching(new RegExp(`^INFO bias_correction: ${convs.length} Conv/Gemm bias\\(es\\) corrected, largest change `)));
+    // the calibrated model (the calibrate stage's) carries both
+    const cal = loadAndValidate(p.file('_calibrated_model.onnx'));
+    expect(cal.graph.nodes.filter((n) => n.opType === 'Conv' || n.opType === 'Gemm').map((n) => n.inputs[2])).toEqual(convs.map((n) => `${n}_bias_corrected`));
+    // the quantized model of the same spec (what the quantize stage makes once it passes them on)
+    const { emitQuantizedModel } = await import('../../src/quantize');
+    const chk = readJson<{ nodes: { name: string; on: string }[] }>(path.join(p.work, 'check.json'));
+    const q = emitQuantizedModel(opt, {
+      activations: Object.fromEntries(Object.entries(j.tensors).map(([k, v]) => [k, { threshold: v.threshold }])),
+      cpuNodes: new Set(chk.nodes.filter((n) => n.on === 'CPU').map((n) => n.name)),
+      march: 'bernoulli2',
+      channelScales: j.channel_scales,
+      biasCorrection: j.bias_correction,
+    });
+    const f = await OrtEngine.create(opt);
+    const c = await OrtEngine.create(cal, FAKE_QUANT_ORT);
+    const simCal = new Similarity();
+    const simQ = new Similarity();
+    try {
+      for (const s of modelSamples(p, opt, 4)) {
+        const want = (await f.run(s)).output.toFloat32();
+        simCal.add(want, (await c.run(s)).output.toFloat32());
+        simQ.add(want, new ReferenceEngine(q).runSync(quantizedFeeds(q, s)).output.toFloat32());
+      }
+    } finally {
+      await f.dispose();
+      await c.dispose();
+    }
+    expect(simCal.cosine).toBeGreaterThanOrEqual(0.99);
+    expect(simQ.cosine).toBeGreaterThanOrEqual(0.98);
+    const info = JSON.parse(q.metadataProps[QUANT_INFO_KEY]) as QuantizedModelInfo;
+    expect([info.equalized, info.biasCorrected]).toEqual([['r1'], [...convs].sort()]);
+  });
+});

@@ -14,8 +14,9 @@ function histogramOf(values: number[], bins = BINS, range?: number): { hist: num
 }
 
 /** The steps of kl.ts's doc comment, one whole array at a time, independent of its prefix-sum code. */
-function referenceDivergences(hist: number[], target = 128, eps = 1e-4): Map<number, number> {
+function referenceDivergences(hist: number[], target = 128, eps = 1e-4, maxClipped = 1e-3): Map<number, number> {
   const out = new Map<number, number>();
+  const total = hist.reduce((a, b) => a + b, 0);
   const p: number[] = [];
   const q: number[] = [];
   /** normalise d[0..n) to sum 1, then give each zero bin eps and renormalise */
@@ -30,6 +31,12 @@ function referenceDivergences(hist: number[], target = 128, eps = 1e-4): Map<num
     for (let j = 0; j < n; j++) d[j] = (d[j] === 0 ? eps : d[j]) / (1 + eps * zeros);
   };
   for (let i = target; i <= hist.length; i++) {
+    let clipped = 0;
+    for (let k = i; k < hist.length; k++) clipped += hist[k];
+    if (clipped > maxClipped * total) {
+      out.set(i, Infinity); // the spike guard
+      continue;
+    }
     for (let j = 0; j < i; j++) p[j] = hist[j];
     for (let k = i; k < hist.length; k++) p[i - 1] += hist[k];
     let qTotal = 0;
@@ -58,10 +65,10 @@ function referenceDivergences(hist: number[], target = 128, eps = 1e-4): Map<num
   return out;
 }
 
-function referenceThreshold(hist: number[], width: number, absmax: number): number {
+function referenceThreshold(hist: number[], width: number, absmax: number, maxClipped = 1e-3): number {
   let best = -1;
   let bestD = Infinity;
-  for (const [i, d] of referenceDivergences(hist)) {
+  for (const [i, d] of referenceDivergences(hist, 128, 1e-4, maxClipped)) {
     if (d < bestD) {
       bestD = d;
       best = i;
@@ -105,14 +112,49 @@ describe('klThreshold (TensorRT entropy calibration)', () => {
 
   it.each(cases)('matches a plain implementation of the documented steps (%s)', (_, values) => {
     const { hist, absmax, width } = histogramOf(values);
-    const ours = klDivergences(hist);
-    const ref = referenceDivergences(hist);
-    for (const [i, d] of ref) {
-      if (d === Infinity) expect(ours[i]).toBe(Infinity);
-      else expect(ours[i]).toBeCloseTo(d, 10);
+    // with the spike guard (default) and without (every candidate, as the slides)
+    for (const maxClipped of [1e-3, 1]) {
+      const ours = klDivergences(hist, { maxClipped });
+      const ref = referenceDivergences(hist, 128, 1e-4, maxClipped);
+      for (const [i, d] of ref) {
+        if (d === Infinity) expect(ours[i]).toBe(Infinity);
+        else expect(ours[i]).toBeCloseTo(d, 10);
+      }
+      for (let i = 0; i < 128; i++) expect(ours[i]).toBeNaN();
+      expect(klThreshold({ histogram: hist, binWidth: width, absmax }, { maxClipped })).toBe(referenceThreshold(hist, width, absmax, maxClipped));
     }
-    for (let i = 0; i < 128; i++) expect(ours[i]).toBeNaN();
-    expect(klThreshold({ histogram: hist, binWidth: width, absmax })).toBe(referenceThreshold(hist, width, absmax));
+  });
+
+  it('spike guard: mass in one bin does not drag the cut into the values around it', () => {
+    // 90 % of the values in one bin (a uniform background), the rest |N(0, 500²)| in bins of width 1
+    const r = new Rng(12);
+    for (const spike of [3, 40, 300]) {
+      const hist = new Array<number>(BINS).fill(0);
+      hist[spike] = 90000;
+      for (let k = 0; k < 10000; k++) hist[min(BINS - 1, floor(abs(r.normal(0, 500))))]++;
+      const clippedBy = (t: number): number => hist.slice(Math.ceil(t)).reduce((a, b) => a + b, 0) / 100000;
+      // unguarded, KL cuts at ~0.4σ: two thirds of the non-spike values clipped
+      const unguarded = klThreshold({ histogram: hist, binWidth: 1, absmax: BINS }, { maxClipped: 1 });
+      expect(clippedBy(unguarded)).toBeGreaterThan(0.05);
+      const t = klThreshold({ histogram: hist, binWidth: 1, absmax: BINS });
+      expect(clippedBy(t)).toBeLessThanOrEqual(1e-3);
+      expect(t).toBeGreaterThan(2.5 * 500); // keeps 99 % of the spread values (0.1 % of all): beyond 2.5σ
+      expect(t).toBe(referenceThreshold(hist, 1, BINS));
+    }
+    // nothing below 0.3 of the range (a Sigmoid output in 0.3…1): unguarded, KL cuts just above the smallest values
+    const sig = new Array<number>(BINS).fill(0);
+    for (let k = 0; k < 20000; k++) sig[600 + floor(r.next() * 1448)]++;
+    expect(klThreshold({ histogram: sig, binWidth: 1, absmax: BINS }, { maxClipped: 1 })).toBeLessThan(610);
+    expect(klThreshold({ histogram: sig, binWidth: 1, absmax: BINS })).toBeGreaterThan(0.99 * BINS);
+  });
+
+  it('spike guard: leaves well-behaved distributions alone, and checks its bound', () => {
+    for (const values of [gaussianWithOutliers(21), relu(22), uniform(23)]) {
+      const { hist, absmax, width } = histogramOf(values);
+      const zeros = values.filter((v) => v === 0).length;
+      expect(klThreshold({ histogram: hist, binWidth: width, absmax, zeros })).toBe(klThreshold({ histogram: hist, binWidth: width, absmax, zeros }, { maxClipped: 1 }));
+    }
+    expect(() => klDivergences([1, 2, 3], { maxClipped: 1.5, targetBins: 2 })).toThrow(RangeError);
   });
 
   it('clips a Gaussian with rare outliers far below its max', () => {
