@@ -3,11 +3,12 @@
  * one process every ready task of a stage — e.g. `nx run-many -t compile` over a zoo runs each
  * stage's tasks for all models in one process instead of one process per task. Tasks run one
  * after the other, in dependency order; each result is reported as soon as it is known (and
- * cached per task by Nx). A task whose dependency in the same batch failed is skipped.
+ * cached per task by Nx). A task whose dependency in the same batch failed is skipped. As in
+ * the one-task executor, a task whose model.yaml changed after Nx hashed it fails.
  */
 import type { ExecutorContext, TaskGraph } from '@nx/devkit';
 import type { StageName } from '../compiler/src/stages';
-import { runOneStage, StageExecutorOptions } from './stage-executor';
+import { hashedSliceOf, runOneStage, StageExecutorOptions } from './stage-executor';
 
 export interface BatchTaskResult {
   task: string;
@@ -50,7 +51,8 @@ export function stageBatch(stage: StageName) {
       }
       let run: { success: boolean; lines: string[] };
       try {
-        run = await runOneStage(stage, optionsByTask[id], context.root);
+        // each task's own hashed slice: a model.yaml saved while the batch runs fails only its tasks
+        run = await runOneStage(stage, optionsByTask[id], context.root, { hashedSlice: hashedSliceOf(stage, context, taskGraph.tasks[id]) });
       } catch (e) {
         // A bug in one model's run must not cost the other tasks of the batch their results.
         run = { success: false, lines: [String((e as Error)?.stack ?? e)] };

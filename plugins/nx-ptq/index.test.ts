@@ -5,6 +5,9 @@ import { AggregateCreateNodesError, CreateNodesResultV2, logger, NxJsonConfigura
 import { createNodes, createNodesV2, NxPtqPluginOptions } from './index';
 import { withoutBlock } from './model-config';
 import { parseYaml } from '../../compiler/src/config';
+import type { StageName } from '../../compiler/src/stages';
+import { currentSliceHash } from '../../executors/stage-executor';
+import { parseSliceInput } from './targets';
 
 /** A valid ONNX model.yaml; `edit` rewrites it (string replace) to make variants. */
 const MODEL_YAML = `# tiny test model
@@ -253,6 +256,19 @@ describe('nx-ptq plugin: slice hashes', () => {
     const a = await project({ 'models/m1/model.yaml': MODEL_YAML }, 'm1');
     const b = await project({ 'zoo/m1/model.yaml': MODEL_YAML }, 'm1');
     for (const s of STAGES) expect(sliceOf(target(a, s))).toBe(sliceOf(target(b, s)));
+  });
+
+  it("is what the executor recomputes from the YAML it loads (its check against a save after Nx hashed the task)", async () => {
+    // the nx-ptq block and a custom op path: where the plugin's reader and the stages' loader could disagree
+    const yaml = `${MODEL_YAML}nx-ptq: { name: other, tags: [zoo] }\ncustom_op:\n  op_register_files: 'my_op.py'\n  custom_op_dir: './ops'\n`;
+    const root = workspace({ 'models/m1/model.yaml': yaml });
+    const p = projects(await run(root))['other'];
+    for (const s of STAGES as StageName[]) {
+      const parsed = parseSliceInput(sliceOf(target(p, s)));
+      expect(parsed).toEqual({ stage: s, hash: currentSliceHash(s, path.join(root, 'models', 'm1', 'model.yaml')) });
+    }
+    expect(parseSliceInput('echo nx-ptq bogus slice ' + 'a'.repeat(64))).toBeUndefined();
+    expect(parseSliceInput('echo nx-ptq check slice abc')).toBeUndefined();
   });
 });
 

@@ -40,12 +40,11 @@ const stages = runnableStages();
 const leaves = leafStages(stages);
 const outDir = (): string => path.join(ws, 'models', 'm1', 'model_output');
 
-/** Memo on at its default location (the jest worker's env would turn it off), one log line per stage run. */
+/** Memo on at its default location (jest.setup.js turns it off for the tests), one log line per stage run. */
 function run(...extra: string[]): { r: NxRun; events: string[] } {
   const before = fs.existsSync(logFile) ? fs.readFileSync(logFile, 'utf8').split('\n').filter(Boolean).length : 0;
   const r = nx(ws, ['run-many', '-t', ...leaves, '-p', 'm1', ...extra], {
     NX_PTQ_STAGE_LOG: logFile,
-    JEST_WORKER_ID: undefined,
     NX_PTQ_NO_MEMO: undefined,
     NX_PTQ_STORE: undefined,
     // the compiler sources are edited while this runs in a shared tree: pin the toolchain part of the key

@@ -6,6 +6,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { ConfigError, ConfigIssue, parseConfig, parseYaml, PtqConfig } from '../../compiler/src/config';
+import { parseVerifyBlock } from '../../compiler/src/verify/settings';
 
 /** The top-level group the plugin owns. */
 export const BLOCK = 'nx-ptq';
@@ -65,7 +66,7 @@ function readBlock(value: unknown, lines: Record<string, number>, file: string):
   };
   const block: NxPtqBlock = {};
   if (!isMapping(value)) {
-    issue(undefined, 'must be a mapping (keys: name, tags)', `write e.g. '${BLOCK}: { name: mobilenet }'`);
+    issue(undefined, 'must be a mapping (keys: name, tags, verify)', `write e.g. '${BLOCK}: { name: mobilenet }'`);
   } else {
     for (const [key, v] of Object.entries(value)) {
       if (key === 'name') {
@@ -75,8 +76,16 @@ function readBlock(value: unknown, lines: Record<string, number>, file: string):
         const tags = typeof v === 'string' ? v.split(/[;,]/).map((t) => t.trim()).filter(Boolean) : v;
         if (Array.isArray(tags) && tags.every((t) => typeof t === 'string' && t.trim() !== '')) block.tags = tags as string[];
         else issue(key, 'must be a list of tags (strings)', "write e.g. 'tags: [zoo, vision]'");
+      } else if (key === 'verify') {
+        // the verify stage's settings: checked here so a bad value shows in the project graph
+        try {
+          parseVerifyBlock(v, lines, file, path.dirname(path.resolve(file)));
+        } catch (e) {
+          if (e instanceof ConfigError) issues.push(...e.issues);
+          else throw e;
+        }
       } else {
-        issue(key, 'unknown key; allowed keys: name, tags');
+        issue(key, 'unknown key; allowed keys: name, tags, verify');
       }
     }
   }

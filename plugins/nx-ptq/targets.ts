@@ -11,6 +11,9 @@
  *   slice hash in compile's options would re-run preprocess too. Inputs are per target.
  *   Paths are not in the slices; the files they name are inputs, the outputs they place are
  *   `outputs` (part of that project-wide hash: moving working_dir re-runs everything).
+ *   The executor reads the model.yaml when it runs, later than Nx hashed the task: it finds
+ *   this input in the task's hash details, recomputes the hash from the YAML it loads and
+ *   fails the task (so Nx caches nothing) when a save in between changed the slice.
  * - The files a stage reads: the model (every stage may re-read it for input names and
  *   shapes), the calibration samples (preprocess and everything after it), the custom op
  *   files (check and everything after it). Downstream stages also hash all upstream outputs
@@ -24,14 +27,14 @@ import * as crypto from 'crypto';
 import * as path from 'path';
 import type { TargetConfiguration } from '@nx/devkit';
 import { canonicalJson, PtqConfig, stageSlices } from '../../compiler/src/config';
-import { StageName, STAGE_NAMES, stageOutputs } from '../../compiler/src/stages';
+import { readVerifySettings } from '../../compiler/src/verify/settings';
+import { StageName, STAGE_NAMES, STAGE_UPSTREAM, stageOutputs } from '../../compiler/src/stages';
 
 /** Files a stage reads besides its config slice and upstream outputs. */
 type FileGroup = 'model' | 'calibration' | 'customOp';
 
+/** What the targets need to know of a stage besides the stage graph (`STAGE_UPSTREAM`: its `dependsOn`). */
 interface StageInfo {
-  /** stages whose outputs it reads (its `dependsOn`) */
-  after: StageName[];
   /** files it reads itself; a stage also hashes the files of every stage before it */
   reads: FileGroup[];
   description: string;
@@ -39,20 +42,18 @@ interface StageInfo {
 
 export const STAGE_INFO: Record<StageName, StageInfo> = {
   preprocess: {
-    after: [],
     reads: ['model', 'calibration'],
     description: 'Convert the calibration samples to the training input format (calibration_data/)',
   },
   check: {
-    after: [],
     reads: ['model', 'customOp'],
     description: 'Check the float model, insert the input preprocessing, optimise it and place ops on BPU/CPU',
   },
-  calibrate: { after: ['preprocess', 'check'], reads: [], description: 'Calibrate activation thresholds (QDQ calibrated model)' },
-  quantize: { after: ['calibrate'], reads: [], description: 'Emit the int8 quantized model' },
-  compile: { after: ['quantize'], reads: [], description: 'Compile the quantized model into the .bin heterogeneous model' },
-  perf: { after: ['compile'], reads: [], description: 'Estimate the performance of the .bin (hb_perf_result/)' },
-  verify: { after: ['compile'], reads: [], description: 'Verify that the float, quantized and .bin models agree' },
+  calibrate: { reads: [], description: 'Calibrate activation thresholds (QDQ calibrated model)' },
+  quantize: { reads: [], description: 'Emit the int8 quantized model' },
+  compile: { reads: [], description: 'Compile the quantized model into the .bin heterogeneous model' },
+  perf: { reads: [], description: 'Estimate the performance of the .bin (hb_perf_result/)' },
+  verify: { reads: [], description: 'Verify that the float, quantized and .bin models agree' },
 };
 
 export interface TargetSettings {
@@ -90,15 +91,15 @@ export function buildTargets(model: ModelProject, settings: TargetSettings): Rec
     const inputs: Input[] = [
       ...(typeof settings.toolchain === 'string' ? [settings.toolchain] : settings.toolchain),
       ...files.filter((f): f is string => f !== undefined),
-      { runtime: `echo nx-ptq ${stage} slice ${sliceHash(slices[stage])}` },
+      { runtime: sliceInput(stage, sliceHash(slices[stage])) },
     ];
-    if (STAGE_INFO[stage].after.length) inputs.push({ dependentTasksOutputFiles: '**/*', transitive: true });
+    if (STAGE_UPSTREAM[stage].length) inputs.push({ dependentTasksOutputFiles: '**/*', transitive: true });
     targets[settings.names[stage]] = {
       executor: `${settings.executors}:${stage}`,
       options: { configFile: model.configFile },
       inputs,
       outputs: outputs.filter((f): f is string => f !== undefined),
-      dependsOn: STAGE_INFO[stage].after.map((s) => settings.names[s]),
+      dependsOn: STAGE_UPSTREAM[stage].map((s) => settings.names[s]),
       cache: !unhashable,
       metadata: {
         description: STAGE_INFO[stage].description + (unhashable ? ' (not cached: it reads or writes files outside the workspace)' : ''),
@@ -140,10 +141,22 @@ export function sliceHash(slice: unknown): string {
   return crypto.createHash('sha256').update(canonicalJson(slice)).digest('hex');
 }
 
+/** The runtime input that puts a stage's slice hash into its task hash (its output is what Nx hashes). */
+export function sliceInput(stage: StageName, hash: string): string {
+  return `echo nx-ptq ${stage} slice ${hash}`;
+}
+
+/** The stage and hash of a `sliceInput` command; undefined for any other command. */
+export function parseSliceInput(command: string): { stage: StageName; hash: string } | undefined {
+  const m = /^echo nx-ptq (\S+) slice ([0-9a-f]{64})$/.exec(command);
+  if (!m || !(STAGE_NAMES as readonly string[]).includes(m[1])) return undefined;
+  return { stage: m[1] as StageName, hash: m[2] };
+}
+
 /** The file groups a stage hashes: its own and those of every stage before it. */
 export function fileGroups(stage: StageName): Set<FileGroup> {
   const out = new Set<FileGroup>(STAGE_INFO[stage].reads);
-  for (const before of STAGE_INFO[stage].after) for (const g of fileGroups(before)) out.add(g);
+  for (const before of STAGE_UPSTREAM[stage]) for (const g of fileGroups(before)) out.add(g);
   return out;
 }
 
@@ -161,6 +174,10 @@ function stageFiles(stage: StageName, model: ModelProject): (string | undefined)
   }
   if (groups.has('customOp') && cfg.customOp) {
     for (const f of cfg.customOp.registerFiles) files.push(workspacePath(f, model));
+  }
+  if (stage === 'verify') {
+    // `nx-ptq.verify.data_dir`: the verify stage's own samples
+    for (const d of readVerifySettings(cfg).dataDirs ?? []) files.push(globIn(workspacePath(d, model), '*'));
   }
   return [...new Set(files)];
 }

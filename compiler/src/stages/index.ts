@@ -11,6 +11,29 @@ import { loadConfig, PtqConfig, STAGES } from '../config';
 export type StageName = (typeof STAGES)[number];
 export const STAGE_NAMES: readonly StageName[] = STAGES;
 
+/**
+ * The stage graph, defined once: the stages whose outputs each stage reads. The Nx targets'
+ * `dependsOn` and the watcher's "what is stale" follow it.
+ */
+export const STAGE_UPSTREAM: Readonly<Record<StageName, readonly StageName[]>> = {
+  preprocess: [],
+  check: [],
+  calibrate: ['preprocess', 'check'],
+  quantize: ['calibrate'],
+  compile: ['quantize'],
+  perf: ['compile'],
+  verify: ['compile'],
+};
+
+/** Every stage that reads `stage`'s outputs, directly or through other stages, in pipeline order. */
+export function downstreamOf(stage: StageName): StageName[] {
+  const found = new Set<StageName>([stage]);
+  // STAGE_NAMES is in pipeline order: a stage's upstream stages come before it
+  for (const s of STAGE_NAMES) if (STAGE_UPSTREAM[s].some((u) => found.has(u))) found.add(s);
+  found.delete(stage);
+  return STAGE_NAMES.filter((s) => found.has(s));
+}
+
 export interface StageContext {
   /** the model's YAML (relative paths in it are resolved against its folder) */
   configFile: string;
@@ -66,7 +89,11 @@ const IMPLEMENTATIONS: Partial<Record<StageName, () => StageFn>> = {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   quantize: () => require('./quantize').quantizeStage as StageFn,
   // eslint-disable-next-line @typescript-eslint/no-require-imports
+  compile: () => require('./compile').compileStage as StageFn,
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
   perf: () => require('./perf').perfStage as StageFn,
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  verify: () => require('./verify').verifyStage as StageFn,
 };
 
 /** The stages this build of nx-ptq implements. */

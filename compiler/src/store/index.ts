@@ -15,7 +15,7 @@
  * Location: `NX_PTQ_STORE` (a folder; relative to the cwd), else `<workspace>/.nx-ptq/store`
  * where the workspace is the nearest folder above the model's YAML holding an nx.json, else
  * `<cwd>/.nx-ptq/store`. Add `.nx-ptq/` to .gitignore.
- * `NX_PTQ_NO_MEMO=1` turns the memo off (under jest it is off unless NX_PTQ_STORE is set).
+ * `NX_PTQ_NO_MEMO=1` turns the memo off (the test suites turn it off in jest.setup.js unless NX_PTQ_STORE is set).
  * `NX_PTQ_STAGE_LOG=<file>` appends `<stage> <model> computed|memo-hit|failed` per stage run.
  * `NX_PTQ_MEMO_TOOLCHAIN=<id>` replaces the toolchain part of the key (tests of the memo run
  * while the sources change; stores shared by checkouts known to compute the same).

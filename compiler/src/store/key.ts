@@ -1,7 +1,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { PtqConfig, stageSlices } from '../config';
-import type { StageName } from '../stages';
+import { STAGE_UPSTREAM, StageName } from '../stages';
 import { sha256File } from './hash';
 import { InputHash, KeyParts } from './store';
 import { toolchainId } from './toolchain';
@@ -24,15 +24,7 @@ import { toolchainId } from './toolchain';
 type FileGroup = 'model' | 'calibration' | 'customOp';
 
 /** The stages whose outputs a stage reads (the Nx targets' dependsOn). */
-export const UPSTREAM: Readonly<Record<StageName, readonly StageName[]>> = {
-  preprocess: [],
-  check: [],
-  calibrate: ['preprocess', 'check'],
-  quantize: ['calibrate'],
-  compile: ['quantize'],
-  perf: ['compile'],
-  verify: ['compile'],
-};
+export const UPSTREAM: Readonly<Record<StageName, readonly StageName[]>> = STAGE_UPSTREAM;
 
 /** Files a stage reads itself (the stages before it add theirs). */
 const READS: Readonly<Record<StageName, readonly FileGroup[]>> = {

@@ -16,7 +16,6 @@ export interface MemoEnv {
   NX_PTQ_STORE?: string;
   NX_PTQ_NO_MEMO?: string;
   NX_PTQ_STAGE_LOG?: string;
-  JEST_WORKER_ID?: string;
   [k: string]: string | undefined;
 }
 
@@ -35,14 +34,12 @@ export function workspaceRoot(dir: string): string | undefined {
 }
 
 /**
- * Whether stages are memoised: not with NX_PTQ_NO_MEMO=1; not inside jest unless NX_PTQ_STORE
- * names a store (the test suites run stages on throwaway inputs and must see them compute).
+ * Whether stages are memoised: yes unless NX_PTQ_NO_MEMO is set (to anything but '', '0' or
+ * 'false'). The test suites turn it off this way (jest.setup.js), unless a test names a store.
  */
 export function memoEnabled(env: MemoEnv = process.env): boolean {
   const off = env.NX_PTQ_NO_MEMO;
-  if (off !== undefined && off !== '' && off !== '0' && off.toLowerCase() !== 'false') return false;
-  if (env.JEST_WORKER_ID !== undefined && !env.NX_PTQ_STORE) return false;
-  return true;
+  return off === undefined || off === '' || off === '0' || off.toLowerCase() === 'false';
 }
 
 export type StageEvent = 'computed' | 'memo-hit' | 'failed';

@@ -2,6 +2,7 @@ import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import * as vm from 'vm';
 import { KeyParts, Manifest, MemoStore, memoKey } from './store';
 import { detachOutputs, memoEnabled, storeDir } from './memo';
 import { sourceFingerprint, toolchainId } from './toolchain';
@@ -254,14 +255,31 @@ describe('settings', () => {
     expect(storeDir(loose, {}, path.join(ws, 'models'))).toBe(path.join(ws, '.nx-ptq', 'store'));
   });
 
-  it('memoEnabled: on by default, off with NX_PTQ_NO_MEMO, off under jest unless a store is named', () => {
+  it('memoEnabled: on by default, off with NX_PTQ_NO_MEMO (whatever else is set)', () => {
     expect(memoEnabled({})).toBe(true);
     expect(memoEnabled({ NX_PTQ_NO_MEMO: '1' })).toBe(false);
     expect(memoEnabled({ NX_PTQ_NO_MEMO: 'true' })).toBe(false);
+    expect(memoEnabled({ NX_PTQ_NO_MEMO: 'yes' })).toBe(false);
     expect(memoEnabled({ NX_PTQ_NO_MEMO: '0' })).toBe(true);
-    expect(memoEnabled({ JEST_WORKER_ID: '1' })).toBe(false);
-    expect(memoEnabled({ JEST_WORKER_ID: '1', NX_PTQ_STORE: '/s' })).toBe(true);
-    expect(memoEnabled({ JEST_WORKER_ID: '1', NX_PTQ_STORE: '/s', NX_PTQ_NO_MEMO: '1' })).toBe(false);
+    expect(memoEnabled({ NX_PTQ_NO_MEMO: 'FALSE' })).toBe(true);
+    expect(memoEnabled({ NX_PTQ_NO_MEMO: '' })).toBe(true);
+    expect(memoEnabled({ NX_PTQ_NO_MEMO: '1', NX_PTQ_STORE: '/s' })).toBe(false);
+    // the product does not know about test runners: jest.setup.js turns the memo off instead
+    expect(memoEnabled({ JEST_WORKER_ID: '1' })).toBe(true);
+  });
+
+  it('jest.setup.js: memo off under jest unless a store is named; an explicit NX_PTQ_NO_MEMO wins', () => {
+    const setup = fs.readFileSync(path.resolve(__dirname, '..', '..', '..', 'jest.setup.js'), 'utf8');
+    const after = (env: Record<string, string>): Record<string, string> => {
+      const proc = { env: { ...env } };
+      vm.runInNewContext(setup, { process: proc });
+      return proc.env;
+    };
+    expect(after({})).toEqual({ NX_PTQ_NO_MEMO: '1' });
+    expect(memoEnabled(after({}))).toBe(false);
+    expect(after({ NX_PTQ_STORE: '/s' })).toEqual({ NX_PTQ_STORE: '/s' });
+    expect(memoEnabled(after({ NX_PTQ_STORE: '/s' }))).toBe(true);
+    expect(after({ NX_PTQ_NO_MEMO: '0' })).toEqual({ NX_PTQ_NO_MEMO: '0' });
   });
 });
 

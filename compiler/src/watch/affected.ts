@@ -6,18 +6,10 @@
  * its task hashes, so the watcher and the Nx cache agree on what is stale.
  */
 import { canonicalJson, PtqConfig, stageSlices } from '../config';
-import { StageName, STAGE_NAMES, stageOutputPaths } from '../stages';
+import { downstreamOf, StageName, STAGE_NAMES, STAGE_UPSTREAM, stageOutputPaths } from '../stages';
 
-/** The stages whose outputs each stage reads. */
-export const STAGE_UPSTREAM: Readonly<Record<StageName, readonly StageName[]>> = {
-  preprocess: [],
-  check: [],
-  calibrate: ['preprocess', 'check'],
-  quantize: ['calibrate'],
-  compile: ['quantize'],
-  perf: ['compile'],
-  verify: ['compile'],
-};
+/** The stage graph: defined in compiler/src/stages, shared with the Nx plugin's dependsOn. */
+export { STAGE_UPSTREAM };
 
 /** The kinds of files a model's stages read besides the YAML. */
 export type WatchedFileKind = 'model' | 'calibration' | 'customOp';
@@ -33,7 +25,7 @@ export const FILE_READERS: Readonly<Record<WatchedFileKind, readonly StageName[]
 /** `stages` plus everything downstream of them, in pipeline order. */
 export function withDownstream(stages: Iterable<StageName>): StageName[] {
   const set = new Set(stages);
-  for (const s of STAGE_NAMES) if (STAGE_UPSTREAM[s].some((u) => set.has(u))) set.add(s);
+  for (const s of [...set]) downstreamOf(s).forEach((d) => set.add(d));
   return STAGE_NAMES.filter((s) => set.has(s));
 }
 
