@@ -8,6 +8,8 @@
  * data a kernel reads is copied into that memory first.
  */
 
+import { section, sleb, uleb, vec, wasmName as name } from './wasm-binary';
+
 /** Rows of A and columns of B per GEMM micro-tile (MR × NR/4 vector accumulators). */
 export const MR = 4;
 export const NR = 8;
@@ -65,35 +67,7 @@ export interface WasmKernels {
   padcopy: PadCopyKernel;
 }
 
-// --- a minimal WebAssembly binary writer ---
-
-function uleb(n: number): number[] {
-  const out: number[] = [];
-  do {
-    let b = n & 0x7f;
-    n >>>= 7;
-    if (n) b |= 0x80;
-    out.push(b);
-  } while (n);
-  return out;
-}
-
-function sleb(n: number): number[] {
-  const out: number[] = [];
-  for (;;) {
-    const b = n & 0x7f;
-    n >>= 7;
-    if ((n === 0 && !(b & 0x40)) || (n === -1 && b & 0x40)) {
-      out.push(b);
-      return out;
-    }
-    out.push(b | 0x80);
-  }
-}
-
-const vec = (items: number[][]): number[] => [...uleb(items.length), ...items.flat()];
-const name = (s: string): number[] => [...uleb(s.length), ...Array.from(s, (c) => c.charCodeAt(0))];
-const section = (id: number, body: number[]): number[] => [id, ...uleb(body.length), ...body];
+// --- the module (binary encoders in kernels/wasm-binary.ts) ---
 
 const I32 = 0x7f;
 const F32 = 0x7d;

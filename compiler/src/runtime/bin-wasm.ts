@@ -10,38 +10,12 @@
  * rounding), i32x4.trunc_sat of an integral value = the value.
  */
 
+import { section, sleb, uleb, vec, wasmName as str } from '../kernels/wasm-binary';
+
 const I32 = 0x7f;
 const F32 = 0x7d;
 const V128 = 0x7b;
 const EMPTY = 0x40;
-
-function uleb(n: number): number[] {
-  const out: number[] = [];
-  do {
-    let b = n & 0x7f;
-    n >>>= 7;
-    if (n) b |= 0x80;
-    out.push(b);
-  } while (n);
-  return out;
-}
-
-function sleb(n: number): number[] {
-  const out: number[] = [];
-  for (;;) {
-    const b = n & 0x7f;
-    n >>= 7;
-    if ((n === 0 && !(b & 0x40)) || (n === -1 && b & 0x40)) {
-      out.push(b);
-      return out;
-    }
-    out.push(b | 0x80);
-  }
-}
-
-const vec = (items: number[][]): number[] => [...uleb(items.length), ...items.flat()];
-const str = (s: string): number[] => [...uleb(s.length), ...Array.from(s, (c) => c.charCodeAt(0))];
-const section = (id: number, body: number[]): number[] => [id, ...uleb(body.length), ...body];
 
 /** A function body under construction (a tiny assembler: one method per instruction used). */
 class Fn {
