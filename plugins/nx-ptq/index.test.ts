@@ -231,25 +231,25 @@ describe('nx-ptq plugin: slice hashes', () => {
     expect(await changedStages("optimize_level: 'O3'", "optimize_level: 'O2'")).toEqual(['compile']);
   });
 
-  it('calibration_type: only calibrate', async () => {
-    expect(await changedStages("calibration_type: 'max'", "calibration_type: 'kl'")).toEqual(['calibrate']);
+  it('calibration_type: calibrate (and compile, whose .bin records every parameter)', async () => {
+    expect(await changedStages("calibration_type: 'max'", "calibration_type: 'kl'")).toEqual(['calibrate', 'compile']);
   });
 
-  it('scale_value: only check (normalisation lives in the model)', async () => {
-    expect(await changedStages("scale_value: '0.0039'", "scale_value: '0.0078'")).toEqual(['check']);
+  it('scale_value: check (normalisation lives in the model) and the .bin record', async () => {
+    expect(await changedStages("scale_value: '0.0039'", "scale_value: '0.0078'")).toEqual(['check', 'compile']);
   });
 
   it('input_shape: the stages that read it', async () => {
-    expect(await changedStages("input_shape: '1x3x8x8'", "input_shape: '1x3x16x16'")).toEqual(['preprocess', 'check', 'verify']);
+    expect(await changedStages("input_shape: '1x3x8x8'", "input_shape: '1x3x16x16'")).toEqual(['preprocess', 'check', 'compile', 'verify']);
   });
 
   it('march: every stage but preprocess', async () => {
     expect(await changedStages("march: 'bernoulli2'", "march: 'bayes'")).toEqual(['check', 'calibrate', 'quantize', 'compile', 'perf', 'verify']);
   });
 
-  it('comments, layout, paths: none (files are inputs of their own)', async () => {
+  it('comments, layout: none; paths: only the .bin record (files are inputs of their own)', async () => {
     expect(await changedStages('# tiny test model\n', '# renamed\n\n')).toEqual([]);
-    expect(await changedStages("cal_data_dir: '../../calibration/tiny_f32'", "cal_data_dir: '../../calibration/other_f32'")).toEqual([]);
+    expect(await changedStages("cal_data_dir: '../../calibration/tiny_f32'", "cal_data_dir: '../../calibration/other_f32'")).toEqual(['compile']);
   });
 
   it('is the same for the same configuration (no randomness, no absolute paths)', async () => {

@@ -55,7 +55,7 @@ describe('stageSlices', () => {
     }
   });
 
-  it('does not depend on key order, spelling of values, or where the files are', () => {
+  it('does not depend on key order, spelling of values, or (but for the .bin record) where the files are', () => {
     const reordered = `
 compiler_parameters: {jobs: 4, optimize_level: 'O3'}
 calibration_parameters: {calibration_type: KL, cal_data_type: float32, cal_data_dir: /elsewhere/cal}
@@ -70,7 +70,15 @@ input_parameters:
   input_name: 'data;'
 model_parameters: {output_model_file_prefix: net, march: bayes, onnx_model: /x/y.onnx, working_dir: /tmp/o}
 `;
-    expect(canonicalJson(slices(reordered, '/b'))).toBe(canonicalJson(slices(BASE)));
+    const a = slices(reordered, '/b');
+    const b = slices(BASE);
+    for (const st of STAGES) if (st !== 'compile') expect(canonicalJson(a[st])).toBe(canonicalJson(b[st]));
+    // compile's slice holds the .bin's parameter record, whose paths are relative to the YAML
+    const { recorded: ra, ...restA } = a.compile;
+    const { recorded: rb, ...restB } = b.compile;
+    expect(canonicalJson(restA)).toBe(canonicalJson(restB));
+    expect(canonicalJson(ra)).not.toBe(canonicalJson(rb));
+    expect(canonicalJson(slices(BASE, '/elsewhere'))).toBe(canonicalJson(b));
   });
 
   it.each([
@@ -79,29 +87,29 @@ model_parameters: {output_model_file_prefix: net, march: bayes, onnx_model: /x/y
     ['max_time_per_fc', sub('optimize_level: O3', 'optimize_level: O3\n  max_time_per_fc: 2000'), ['compile']],
     ['debug', sub('optimize_level: O3', 'optimize_level: O3\n  debug: True'), ['compile']],
     ['input_source', sub('optimize_level: O3', 'optimize_level: O3\n  input_source: {data: ddr}'), ['compile']],
-    ['jobs (speed only)', sub('jobs: 4', 'jobs: 16'), []],
-    ['calibration_type', sub('calibration_type: kl', 'calibration_type: max'), ['calibrate']],
-    ['calibration_type skip (no data)', sub('calibration_type: kl', 'calibration_type: skip'), ['preprocess', 'calibrate']],
-    ['per_channel', sub('calibration_type: kl', 'calibration_type: kl\n  per_channel: True'), ['calibrate']],
-    ['run_on_cpu', sub('calibration_type: kl', 'calibration_type: kl\n  run_on_cpu: conv1'), ['calibrate', 'quantize']],
-    ['optimization', sub('calibration_type: kl', 'calibration_type: kl\n  optimization: set_model_output_int16'), ['quantize']],
-    ['cal_data_type', sub('cal_data_type: float32', 'cal_data_type: uint8'), ['preprocess']],
-    ['preprocess_on', sub('calibration_type: kl', 'calibration_type: kl\n  preprocess_on: True'), ['preprocess']],
-    ['cal_data_dir (a path)', sub('cal_data_dir: ./cal', 'cal_data_dir: ./other'), []],
-    ['mean_value', sub("mean_value: '103.94 116.78 123.68'", "mean_value: '128'"), ['check']],
-    ['norm_type', (t: string) => sub('norm_type: data_mean_and_scale', 'norm_type: data_scale')(sub("mean_value: '103.94 116.78 123.68'", "mean_value: 'None'")(t)), ['check']],
+    ['jobs (recorded in the .bin)', sub('jobs: 4', 'jobs: 16'), ['compile']],
+    ['calibration_type', sub('calibration_type: kl', 'calibration_type: max'), ['calibrate', 'compile']],
+    ['calibration_type skip (no data)', sub('calibration_type: kl', 'calibration_type: skip'), ['preprocess', 'calibrate', 'compile']],
+    ['per_channel', sub('calibration_type: kl', 'calibration_type: kl\n  per_channel: True'), ['calibrate', 'compile']],
+    ['run_on_cpu', sub('calibration_type: kl', 'calibration_type: kl\n  run_on_cpu: conv1'), ['calibrate', 'quantize', 'compile']],
+    ['optimization', sub('calibration_type: kl', 'calibration_type: kl\n  optimization: set_model_output_int16'), ['quantize', 'compile']],
+    ['cal_data_type', sub('cal_data_type: float32', 'cal_data_type: uint8'), ['preprocess', 'compile']],
+    ['preprocess_on', sub('calibration_type: kl', 'calibration_type: kl\n  preprocess_on: True'), ['preprocess', 'compile']],
+    ['cal_data_dir (a path, recorded in the .bin)', sub('cal_data_dir: ./cal', 'cal_data_dir: ./other'), ['compile']],
+    ['mean_value', sub("mean_value: '103.94 116.78 123.68'", "mean_value: '128'"), ['check', 'compile']],
+    ['norm_type', (t: string) => sub('norm_type: data_mean_and_scale', 'norm_type: data_scale')(sub("mean_value: '103.94 116.78 123.68'", "mean_value: 'None'")(t)), ['check', 'compile']],
     ['input_type_rt', sub('input_type_rt: nv12', 'input_type_rt: yuv444\n  input_layout_rt: NHWC'), ['check', 'calibrate', 'compile', 'verify']],
-    ['input_shape', sub('input_shape: 1x3x224x224', 'input_shape: 1x3x256x256'), ['preprocess', 'check', 'verify']],
+    ['input_shape', sub('input_shape: 1x3x224x224', 'input_shape: 1x3x256x256'), ['preprocess', 'check', 'compile', 'verify']],
     ['input_batch', sub('input_shape: 1x3x224x224', 'input_shape: 1x3x224x224\n  input_batch: 8'), ['compile', 'verify']],
     ['input_space_and_range', sub('input_shape: 1x3x224x224', 'input_shape: 1x3x224x224\n  input_space_and_range: bt601_video'), ['check', 'calibrate', 'compile', 'verify']],
     ['output_model_file_prefix', sub('output_model_file_prefix: net', 'output_model_file_prefix: net2'), ['compile', 'perf']],
-    ['output_nodes', sub('working_dir: out', 'working_dir: out\n  output_nodes: fc'), ['check']],
+    ['output_nodes', sub('working_dir: out', 'working_dir: out\n  output_nodes: fc'), ['check', 'compile']],
     ['remove_node_type', sub('working_dir: out', 'working_dir: out\n  remove_node_type: Dequantize'), ['compile']],
     ['layer_out_dump', sub('working_dir: out', 'working_dir: out\n  layer_out_dump: True'), ['compile']],
-    ['debug_mode', sub('working_dir: out', 'working_dir: out\n  debug_mode: dump_calibration_data'), ['calibrate']],
-    ['node_info', sub('working_dir: out', "working_dir: out\n  node_info: 'conv1:int16'"), ['calibrate', 'quantize']],
-    ['working_dir (a path)', sub('working_dir: out', 'working_dir: elsewhere'), []],
-    ['onnx_model (a path)', sub('onnx_model: models/net.onnx', 'onnx_model: other.onnx'), []],
+    ['debug_mode', sub('working_dir: out', 'working_dir: out\n  debug_mode: dump_calibration_data'), ['calibrate', 'compile']],
+    ['node_info', sub('working_dir: out', "working_dir: out\n  node_info: 'conv1:int16'"), ['calibrate', 'quantize', 'compile']],
+    ['working_dir (a path, recorded in the .bin)', sub('working_dir: out', 'working_dir: elsewhere'), ['compile']],
+    ['onnx_model (a path, recorded in the .bin)', sub('onnx_model: models/net.onnx', 'onnx_model: other.onnx'), ['compile']],
     ['march', (t: string) => sub('march: bayes', 'march: bernoulli2')(t), ['check', 'calibrate', 'quantize', 'compile', 'perf', 'verify']],
     ['custom_op', (t: string) => `${t}custom_op:\n  op_register_files: my_op.py\n`, ['check', 'compile']],
   ] as const)('editing %s changes the slices of %j', (_name, edit, stages) => {

@@ -19,20 +19,21 @@
  *   max_percentile, per_channel, the per-node overrides (CPU/BPU placement and int16 change
  *   what is calibrated), march, debug_mode (dumps the calibration data).
  * - quantize: emits the int8 model → march, optimization (int8/int16 outputs), per-node overrides.
- * - compile: lowers to the .bin → compiler_parameters (not jobs: it changes speed, not bytes),
- *   march, output_model_file_prefix (the model's name in the .bin), layer_out_dump,
+ * - compile: lowers to the .bin → compiler_parameters, march, output_model_file_prefix (the model's name in the .bin), layer_out_dump,
  *   remove_node_type/remove_node_name (deleted at the .bin's edges), input_batch (the .bin's
  *   batch only), each input's runtime type/layout/range/source (the .bin's input descriptors),
- *   custom_op.
+ *   custom_op; and, because the .bin records them for model-info, every parameter of the four
+ *   groups as printed (jobs, the calibration settings, paths relative to the YAML).
  * - perf: the .bin's static cost per march → march, output_model_file_prefix (report folder).
  * - verify: generates inputs in each model's format → per-input formats and shapes, input_batch, march.
  *
- * No slice holds a path (onnx_model, cal_data_dir, working_dir, …): where a file is does not
- * change what a stage makes; the files' contents are hashed as input artifacts by the store.
+ * No other slice holds a path (onnx_model, cal_data_dir, working_dir, …): where a file is does
+ * not change what those stages make; the files' contents are hashed as input artifacts.
  * Compute slices on the config returned by `validateAgainstModel`, so shapes read from the
  * model are part of them.
  */
 import * as path from 'path';
+import { paramGroups } from '../compile/params';
 import { InputConfig, NodeInfo, PtqConfig } from './types';
 
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
@@ -132,6 +133,9 @@ export function stageSlices(cfg: PtqConfig): StageSlices {
       node_info: nodes,
     },
     compile: {
+      // the `.bin` records every parameter of the four groups as model-info prints them
+      // (paths relative to the YAML, jobs, calibration settings): its bytes depend on them
+      recorded: paramGroups(cfg) as unknown as Json,
       march,
       output_model_file_prefix: model.outputModelFilePrefix,
       layer_out_dump: model.layerOutDump,

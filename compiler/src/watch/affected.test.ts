@@ -49,9 +49,10 @@ describe('affectedStages', () => {
     expect(affected('input_shape: 1x3x224x224', 'input_shape: 1x3x112x112')).toEqual(['preprocess', 'check', 'calibrate', 'quantize', 'compile', 'perf', 'verify']);
   });
 
-  it('nothing for comments, key order, the spelling of values, or jobs (speed, not bytes)', () => {
+  it('nothing for comments, key order or the spelling of values; jobs only for the .bin that records it', () => {
     expect(affected('compiler_parameters:\n', '# tuned\ncompiler_parameters:\n')).toEqual([]);
-    expect(affected('  optimize_level: O3\n  jobs: 4\n', '  jobs: 8\n  optimize_level: O3\n')).toEqual([]);
+    expect(affected('  optimize_level: O3\n  jobs: 4\n', '  jobs: 4\n  optimize_level: O3\n')).toEqual([]);
+    expect(affected('  optimize_level: O3\n  jobs: 4\n', '  jobs: 8\n  optimize_level: O3\n')).toEqual(['compile', 'perf', 'verify']);
     expect(affected("mean_value: '103.94 116.78 123.68'", "mean_value: '103.940  116.78 123.680'")).toEqual([]);
   });
 
