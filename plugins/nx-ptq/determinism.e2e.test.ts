@@ -3,11 +3,9 @@
  * with its own empty cache) through `nx run-many` give byte-identical artifacts. Three small
  * models cover the conv / depthwise / residual / Gemm paths and the max, per-channel and
  * default (searched) calibrations. The stages run as far as this build implements them.
- * The one measured (so run-dependent) part is the perf report's host-simulator section: wall
- * time of the host runtime, labelled as such. It is left out of the comparison, and only it.
+ * The one measured (so run-dependent) part, the perf report's host-simulator section, is left
+ * out of the comparison (test-support/workspace.ts `comparable`), and only it.
  */
-import * as crypto from 'crypto';
-import * as fs from 'fs';
 import * as path from 'path';
 import { createWorkspace, expectStatus, hashTree, leafStages, MBV2_YAML, nxAsync, removeWorkspace, runnableStages, taskLines, TINY_YAML } from './test-support/workspace';
 
@@ -31,25 +29,9 @@ async function buildClone(): Promise<Record<string, string>> {
   expect(taskLines(r.all).ran).toHaveLength(STAGES.length * Object.keys(MODELS).length);
   const out: Record<string, string> = {};
   for (const m of Object.keys(MODELS)) {
-    const dir = path.join(ws, 'models', m, 'model_output');
-    for (const [f, h] of Object.entries(hashTree(dir))) out[`${m}/${f}`] = f.startsWith('hb_perf_result/') ? withoutHostTime(path.join(dir, f)) ?? h : h;
+    for (const [f, h] of Object.entries(hashTree(path.join(ws, 'models', m, 'model_output')))) out[`${m}/${f}`] = h;
   }
   return out;
-}
-
-/** sha256 of a perf report file without its host-simulator measurement (undefined: not a report page). */
-function withoutHostTime(file: string): string | undefined {
-  let text: string;
-  if (file.endsWith('.json')) {
-    const doc = JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
-    delete doc.hostSimulator;
-    text = JSON.stringify(doc);
-  } else if (file.endsWith('.html')) {
-    text = fs.readFileSync(file, 'utf8').replace(/<section class="host" id="host-simulator">[\s\S]*?<\/section>/, '');
-  } else {
-    return undefined;
-  }
-  return crypto.createHash('sha256').update(text).digest('hex');
 }
 
 describe('determinism', () => {

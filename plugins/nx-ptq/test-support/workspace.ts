@@ -230,13 +230,31 @@ export function leafStages(stages: readonly StageName[]): StageName[] {
 }
 
 /** sha256 of every file under `dir`, keyed by its path relative to `dir` (sorted). */
+/**
+ * A file's bytes as artifact comparisons see them: the one measured (so run-dependent) part of
+ * any artifact, the perf report's host-simulator section (wall time of the host runtime,
+ * labelled as such), is left out of the report's JSON and HTML; everything else is compared
+ * byte for byte.
+ */
+export function comparable(rel: string, bytes: Buffer): Buffer | string {
+  if (!/(^|\/)hb_perf_result\//.test(rel)) return bytes;
+  if (rel.endsWith('.json')) {
+    const doc = JSON.parse(bytes.toString('utf8')) as Record<string, unknown>;
+    delete doc.hostSimulator;
+    return JSON.stringify(doc);
+  }
+  if (rel.endsWith('.html')) return bytes.toString('utf8').replace(/<section class="host" id="host-simulator">[\s\S]*?<\/section>/, '');
+  return bytes;
+}
+
+/** sha256 of every file under `dir` (see `comparable`), keyed by relative path. */
 export function hashTree(dir: string): Record<string, string> {
   const out: Record<string, string> = {};
   const walk = (rel: string): void => {
     for (const e of fs.readdirSync(path.join(dir, rel), { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
       const r = rel ? `${rel}/${e.name}` : e.name;
       if (e.isDirectory()) walk(r);
-      else out[r] = crypto.createHash('sha256').update(fs.readFileSync(path.join(dir, r))).digest('hex');
+      else out[r] = crypto.createHash('sha256').update(comparable(r, fs.readFileSync(path.join(dir, r)))).digest('hex');
     }
   };
   if (fs.existsSync(dir)) walk('');
