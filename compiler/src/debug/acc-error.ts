@@ -2,7 +2,7 @@ import { PtqError } from '../errors';
 import { Tensor } from '../onnx/tensor';
 import { readSample } from './data';
 import { DebugModel, Edge } from './graph';
-import { averageCurve, MetricAccumulator, MetricName, parseMetric, pyFloat } from './metrics';
+import { averageCurve, MetricAccumulator, MetricName, parseMetric, pyFloat } from '../verify/metrics';
 import { csvCell } from './sensitivity';
 import { CommonOptions, DataOrDir, ModelOrFile, openData, openModel, progressFor } from './session';
 import { toJson, writeFolder } from './output';

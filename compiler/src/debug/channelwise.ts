@@ -1,7 +1,7 @@
 import { PtqError } from '../errors';
 import { readSample } from './data';
 import { CalibrationNode } from './graph';
-import { pyFloat } from './metrics';
+import { pyFloat } from '../verify/metrics';
 import { toJson, fileNames, writeFolder } from './output';
 import { CommonOptions, DataOrDir, ModelOrFile, openData, openModel, progressFor } from './session';
 import { BoxStats, boxStats, channelValues } from './stats';

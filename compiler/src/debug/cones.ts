@@ -5,7 +5,7 @@ import { ReferenceEngine } from '../runtime/reference';
 import { chooseEngine, pickEngine } from '../runtime/select';
 import { DebugData, readSample } from './data';
 import { DebugModel } from './graph';
-import { MetricAccumulator } from './metrics';
+import { MetricAccumulator } from '../verify/metrics';
 import { CommonOptions, progressFor } from './session';
 import { Cone, CONE_ORT, coneModel, VARIANT_ORT, variantModel } from './variants';
 

@@ -18,7 +18,7 @@ import { openDebugData, readSample } from './data';
 import { fakeQuantizeWeights, plotDistributionData } from './distribution';
 import { benignNet, calibratedProject, convOutputNet, DebugProject, outlierNet, tempRoot } from './fixtures.test.util';
 import { DebugModel } from './graph';
-import { MetricAccumulator } from './metrics';
+import { MetricAccumulator } from '../verify/metrics';
 import { runall } from './runall';
 import { formatSensitivityTable, getSensitivityOfNodes, sensitivityDict } from './sensitivity';
 import { boxStats } from './stats';

@@ -3,7 +3,7 @@ import { dequantizeValue, quantizeValue } from '../kernels/requant';
 import { Tensor } from '../onnx/tensor';
 import { readSample } from './data';
 import { CalibrationNode, DebugModel, OrdinaryNode } from './graph';
-import { pyFloat } from './metrics';
+import { pyFloat } from '../verify/metrics';
 import { fileNames, toJson, writeFolder } from './output';
 import { csvCell } from './sensitivity';
 import { CommonOptions, DataOrDir, ModelOrFile, openData, openModel, progressFor } from './session';

@@ -16,7 +16,7 @@ export { channelwiseData, ChannelwiseOptions, ChannelwiseResult, getChannelwiseD
 export { DebugData, openDebugData } from './data';
 export { DistributionOptions, DistributionResult, fakeQuantizeWeights, NodeDistribution, plotDistribution, plotDistributionData } from './distribution';
 export { CalibrationKind, CalibrationNode, DebugModel, Edge, OrdinaryNode } from './graph';
-export { averageCurve, HIGHER_IS_BETTER, MetricAccumulator, MetricName, METRICS, parseMetric, pyFloat } from './metrics';
+export { averageCurve, HIGHER_IS_BETTER, MetricAccumulator, MetricName, METRICS, parseMetric, pyFloat } from '../verify/metrics';
 export { runall, RunallOptions, RunallResult, RUNALL_TOP } from './runall';
 export {
   formatSensitivityTable,

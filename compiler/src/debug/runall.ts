@@ -3,7 +3,7 @@ import { AccErrorResult, accErrorSvg, NodeSpec, plotAccErrorData, writeAccError 
 import { channelwiseData, ChannelwiseResult, writeChannelwise } from './channelwise';
 import { DistributionResult, plotDistributionData, writeDistribution } from './distribution';
 import { DebugModel } from './graph';
-import { MetricName, pyFloat } from './metrics';
+import { MetricName, pyFloat } from '../verify/metrics';
 import { toJson, writeFolder } from './output';
 import { formatSensitivityTable, getSensitivityOfNodes, NodeType, sensitivityCsv, sensitivityDict, SensitivityResult } from './sensitivity';
 import { CommonOptions, DataOrDir, ModelOrFile, openData, openModel } from './session';

@@ -1,6 +1,6 @@
 import { PtqError } from '../errors';
 import { CalibrationKind, DebugModel } from './graph';
-import { compareWorstFirst, MetricName, parseMetric, pyFloat } from './metrics';
+import { compareWorstFirst, MetricName, parseMetric, pyFloat } from '../verify/metrics';
 import { CommonOptions, DataOrDir, ModelOrFile, openData, openModel } from './session';
 import { measureVariants } from './cones';
 import { edgeSet } from './variants';

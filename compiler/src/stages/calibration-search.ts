@@ -11,7 +11,7 @@ import { cloneNode, cloneValueInfo } from '../quantize/names';
 import { Engine } from '../runtime/engine';
 import { ReferenceEngine } from '../runtime/reference';
 import { pickEngine } from '../runtime/select';
-import { Similarity } from './similarity';
+import { Similarity } from '../verify/similarity';
 
 /**
  * The threshold searches of the calibrate stage (what `calibration_type` selects), on top of

@@ -17,7 +17,7 @@ import { openCalibrationSet, readModelSample } from './calibration-data';
 import { FAKE_QUANT_ORT } from './calibration-search';
 import { StageFn, stageOutputPaths } from './index';
 import { hasQdq, stripQdq } from './qdq';
-import { fmt, Similarity } from './similarity';
+import { fmt, Similarity } from '../verify/similarity';
 
 /**
  * The quantize stage: `***_quantized_model.onnx` (int8, DESIGN §3) from the optimized model,

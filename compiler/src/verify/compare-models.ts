@@ -4,7 +4,7 @@ import { isFloat } from '../onnx/dtype';
 import { Model } from '../onnx/ir';
 import { Tensor } from '../onnx/tensor';
 import { Engine } from '../runtime/engine';
-import { Similarity } from '../stages/similarity';
+import { Similarity } from './similarity';
 import { ExactCompare, StepCompare } from './compare';
 import { fromBinOutputs, quantizedInfo, toBinFeeds, toQuantizedFeeds } from './feeds';
 

@@ -1,5 +1,5 @@
 import { PtqError } from '../errors';
-import { fmt } from '../stages/similarity';
+import { fmt } from './similarity';
 import type { OutputComparison } from './compare-models';
 
 /**

@@ -32,7 +32,7 @@ import { FAKE_QUANT_ORT, MIX_SENSITIVITY, mixChoice, tensorSensitivity } from '.
 import { stripQdq } from '../../src/stages/qdq';
 import type { QuantInfoJson } from '../../src/stages/quantize';
 import { loadConfig } from '../../src/config';
-import { Similarity } from '../../src/stages/similarity';
+import { Similarity } from '../../src/verify/similarity';
 
 jest.setTimeout(120_000);
 
