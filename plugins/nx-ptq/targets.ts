@@ -113,20 +113,22 @@ export function buildTargets(model: ModelProject, settings: TargetSettings): Rec
 }
 
 /**
- * `nx run <model>:watch`: `ptq watch` on this model, a continuous task outside the cached
- * chain. It reruns the stages an edit affects through `nx run-many`, so the results land in
- * Nx's cache. Extra arguments pass through (`nx run m1:watch --until=quantize`).
+ * `nx run <model>:watch`: `ptq watch` on this model through the `watch` executor, a continuous
+ * task outside the cached chain. It reruns the stages an edit affects through `nx run-many`,
+ * so the results land in Nx's cache. Extra arguments become options
+ * (`nx run m1:watch --until=quantize`).
  */
 export function watchTarget(configFile: string, settings: TargetSettings, technologies: string[] = []): TargetConfiguration {
-  const renamed = STAGE_NAMES.filter((s) => settings.names[s] !== s).map((s) => `--target=${shellWord(`${s}=${settings.names[s]}`)}`);
+  const renamed = STAGE_NAMES.filter((s) => settings.names[s] !== s).map((s) => `${s}=${settings.names[s]}`);
   return {
-    command: ['node', shellWord(settings.ptq), 'watch', shellWord(configFile), ...renamed].join(' '),
+    executor: `${settings.executors}:watch`,
+    options: { configFile, ...(renamed.length ? { targets: renamed } : {}) },
     continuous: true,
     cache: false,
     metadata: {
       description: 'Watch the model: rerun the stages an edit of its YAML, model file or calibration data affects (ptq watch; Ctrl-C stops)',
       technologies: ['nx-ptq', ...technologies],
-      help: { command: `node ${shellWord(settings.ptq)} watch --help`, example: { args: ['--until=quantize'] } },
+      help: { command: `node ${shellWord(settings.ptq)} watch --help`, example: { options: { until: 'quantize' } } },
     },
   };
 }

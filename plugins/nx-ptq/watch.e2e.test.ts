@@ -45,7 +45,8 @@ describe('the watch target (plugin)', () => {
     const t = p.targets!.watch as TargetConfiguration;
     expect(t.continuous).toBe(true);
     expect(t.cache).toBe(false);
-    expect(t.command).toMatch(/^node \S+\/compiler\/bin\/ptq\.js watch models\/m1\/model\.yaml$/);
+    expect(t.executor).toMatch(/executors:watch$/);
+    expect(t.options).toEqual({ configFile: 'models/m1/model.yaml' });
     for (const [name, target] of Object.entries(p.targets!)) if (name !== 'watch') expect(target.dependsOn ?? []).not.toContain('watch');
     expect(t.metadata?.description).toMatch(/^Watch the model/);
   });
@@ -53,7 +54,7 @@ describe('the watch target (plugin)', () => {
   it('follows renamed targets, has a configurable name, and refuses a name clash', async () => {
     const p = await project({ watchTargetName: 'dev', compileTargetName: 'makertbin' });
     expect(p.targets!.watch).toBeUndefined();
-    expect(p.targets!.dev.command).toMatch(/ watch models\/m1\/model\.yaml --target=compile=makertbin$/);
+    expect(p.targets!.dev.options).toEqual({ configFile: 'models/m1/model.yaml', targets: ['compile=makertbin'] });
     await expect(project({ watchTargetName: 'check' })).rejects.toThrow(/the watch target and a stage are both named 'check'/);
   });
 
