@@ -5,7 +5,7 @@ import { PtqError } from '../errors';
 import { Model } from '../onnx/ir';
 import { folderNames } from '../preprocess/caldata';
 import { readPreprocessRecords } from '../preprocess/hz-preprocess';
-import { CalibrationInput, CalibrationSet, readModelSample } from '../stages/calibration-data';
+import { CalibrationInput, CalibrationSet, isDir, listDirs, readModelSample } from '../stages/calibration-data';
 
 /**
  * The debugger's data: a folder in the `debug_mode: dump_calibration_data` layout
@@ -91,20 +91,4 @@ function npyFiles(dir: string): string[] {
     .readdirSync(dir)
     .filter((f) => NPY.test(f))
     .sort((a, b) => parseInt(a, 10) - parseInt(b, 10));
-}
-
-function isDir(p: string): boolean {
-  try {
-    return fs.statSync(p).isDirectory();
-  } catch {
-    return false;
-  }
-}
-
-function listDirs(p: string): string[] {
-  return fs
-    .readdirSync(p, { withFileTypes: true })
-    .filter((e) => e.isDirectory() && !e.name.startsWith('.'))
-    .map((e) => e.name)
-    .sort();
 }

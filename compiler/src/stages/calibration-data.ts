@@ -247,7 +247,8 @@ function fullToVideo(img: Image): Image {
   return { ...img, data: d };
 }
 
-function isDir(p: string): boolean {
+/** true for an existing directory */
+export function isDir(p: string): boolean {
   try {
     return fs.statSync(p).isDirectory();
   } catch {
@@ -255,7 +256,8 @@ function isDir(p: string): boolean {
   }
 }
 
-function listDirs(p: string): string[] {
+/** the sub-folders of `p` (not hidden ones), sorted */
+export function listDirs(p: string): string[] {
   return fs
     .readdirSync(p, { withFileTypes: true })
     .filter((e) => e.isDirectory() && !e.name.startsWith('.'))
