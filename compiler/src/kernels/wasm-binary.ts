@@ -35,3 +35,16 @@ export const vec = (items: number[][]): number[] => [...uleb(items.length), ...i
 export const wasmName = (s: string): number[] => [...uleb(s.length), ...Array.from(s, (c) => c.charCodeAt(0))];
 /** a section: id, byte size, body */
 export const section = (id: number, body: number[]): number[] => [id, ...uleb(body.length), ...body];
+
+/** A function body: its local declarations (runs of one type grouped), the code, `end`; size-prefixed. */
+export function functionBody(localTypes: readonly number[], code: readonly number[]): number[] {
+  const groups: number[][] = [];
+  for (let i = 0; i < localTypes.length; ) {
+    let j = i;
+    while (j < localTypes.length && localTypes[j] === localTypes[i]) j++;
+    groups.push([...uleb(j - i), localTypes[i]]);
+    i = j;
+  }
+  const body = [...vec(groups), ...code, 0x0b];
+  return [...uleb(body.length), ...body];
+}

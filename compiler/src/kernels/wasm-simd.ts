@@ -8,7 +8,7 @@
  * data a kernel reads is copied into that memory first.
  */
 
-import { section, sleb, uleb, vec, wasmName as name } from './wasm-binary';
+import { functionBody, section, sleb, uleb, vec, wasmName as name } from './wasm-binary';
 
 /** Rows of A and columns of B per GEMM micro-tile (MR × NR/4 vector accumulators). */
 export const MR = 4;
@@ -136,15 +136,7 @@ class Asm {
   }
   /** the encoded body: local declarations (grouped by runs of one type) + code + end */
   body(): number[] {
-    const groups: number[][] = [];
-    for (let i = 0; i < this.locals.length; ) {
-      let j = i;
-      while (j < this.locals.length && this.locals[j] === this.locals[i]) j++;
-      groups.push([...uleb(j - i), this.locals[i]]);
-      i = j;
-    }
-    const body = [...vec(groups), ...this.b, 0x0b];
-    return [...uleb(body.length), ...body];
+    return functionBody(this.locals, this.b);
   }
 }
 

@@ -23,24 +23,9 @@ const fround = Math.fround;
 const MAGIC = 6755399441055744;
 const EXACT = 16777216; // 2^24
 
-export interface ConvGeometry2d {
-  N: number;
-  H: number;
-  W: number;
-  C: number;
+/** A 2-D convolution: the window geometry of a pooling op, plus output channels and groups. */
+export interface ConvGeometry2d extends PoolGeometry {
   M: number;
-  OH: number;
-  OW: number;
-  kh: number;
-  kw: number;
-  sh: number;
-  sw: number;
-  dh: number;
-  dw: number;
-  pt: number;
-  pl: number;
-  pb: number;
-  pr: number;
   group: number;
 }
 

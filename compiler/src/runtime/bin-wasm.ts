@@ -10,7 +10,7 @@
  * rounding), i32x4.trunc_sat of an integral value = the value.
  */
 
-import { section, sleb, uleb, vec, wasmName as str } from '../kernels/wasm-binary';
+import { functionBody, section, sleb, uleb, vec, wasmName as str } from '../kernels/wasm-binary';
 
 const I32 = 0x7f;
 const F32 = 0x7d;
@@ -88,15 +88,7 @@ class Fn {
   /** local += c */
   inc(l: number, c: number): this { return this.get(l).i32(c).add().set(l); }
   body(): number[] {
-    const groups: number[][] = [];
-    for (let i = 0; i < this.localTypes.length; ) {
-      let j = i;
-      while (j < this.localTypes.length && this.localTypes[j] === this.localTypes[i]) j++;
-      groups.push([...uleb(j - i), this.localTypes[i]]);
-      i = j;
-    }
-    const b = [...vec(groups), ...this.code, 0x0b];
-    return [...uleb(b.length), ...b];
+    return functionBody(this.localTypes, this.code);
   }
 }
 
