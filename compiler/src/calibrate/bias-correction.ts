@@ -2,6 +2,7 @@ import { cloneModel } from '../onnx/clone';
 import { Attribute, Model, Node } from '../onnx/ir';
 import { Tensor } from '../onnx/tensor';
 import { planQuantization, QuantizeSpec } from '../quantize';
+import { Namer } from '../quantize/names';
 import { QuantPlan, weightFor } from '../quantize/plan';
 import { Engine } from '../runtime/engine';
 import { OrtEngine } from '../runtime/ort';
@@ -90,14 +91,8 @@ export async function computeBiasCorrections(model: Model, spec: QuantizeSpec, s
 export function shiftModel(plan: QuantPlan): { model: Model; targets: Target[] } {
   const m = cloneModel(plan.model);
   const g = m.graph;
-  const taken = new Set<string>([...g.initializers.keys(), ...g.inputs.map((v) => v.name)]);
-  for (const n of g.nodes) for (const o of n.outputs) taken.add(o);
-  const fresh = (base: string): string => {
-    let name = base;
-    for (let k = 1; taken.has(name); k++) name = `${base}_${k}`;
-    taken.add(name);
-    return name;
-  };
+  const namer = new Namer(g);
+  const fresh = (base: string): string => namer.fresh(base);
   const opset = m.opset('') ?? 13;
   const targets: Target[] = [];
   for (const node of plan.model.graph.nodes) {

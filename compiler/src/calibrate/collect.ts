@@ -5,6 +5,7 @@ import { Attribute, Model, Node } from '../onnx/ir';
 import { inferShapes } from '../onnx/shape-inference';
 import { Tensor } from '../onnx/tensor';
 import { ValueFacts } from '../ops/registry';
+import { Namer } from '../quantize/names';
 import { Engine } from '../runtime/engine';
 import { OrtEngine } from '../runtime/ort';
 import { ReferenceEngine } from '../runtime/reference';
@@ -295,14 +296,8 @@ export function rangeModel(model: Model, names: string[], facts: Map<string, Val
   const m = cloneModel(model);
   const g = m.graph;
   const inputs = new Set(g.realInputs.map((v) => v.name));
-  const taken = new Set<string>([...g.initializers.keys(), ...g.inputs.map((v) => v.name)]);
-  for (const n of g.nodes) for (const o of n.outputs) taken.add(o);
-  const fresh = (base: string): string => {
-    let name = base;
-    for (let k = 1; taken.has(name); k++) name = `${base}_${k}`;
-    taken.add(name);
-    return name;
-  };
+  const namer = new Namer(g);
+  const fresh = (base: string): string => namer.fresh(base);
   const opset = model.opset('') ?? 13;
   const axesInput = new Map<number, string>();
   const reduced = new Map<string, { min: string; max: string }>();
