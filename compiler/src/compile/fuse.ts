@@ -23,10 +23,20 @@ export function levelNumber(level: OptimizeLevel | string | undefined): number {
   return n ? Number(n[1]) : 3;
 }
 
-export function fuse(p: Program, level: OptimizeLevel, keep: ReadonlySet<string> = new Set()): void {
+/**
+ * The fusions done at an optimize_level: `clamps` (a Relu/Clip into the requantising op
+ * before it), `convAdd` (an elementwise Add into the conv producing an operand). The perf
+ * model (perf/estimate.ts) forms its layers with the same decision.
+ */
+export function fusionsAt(level: OptimizeLevel | string | undefined): { clamps: boolean; convAdd: boolean } {
   const lv = levelNumber(level);
-  if (lv >= 1) fuseClamps(p, keep);
-  if (lv >= 1) fuseConvAdd(p, keep);
+  return { clamps: lv >= 1, convAdd: lv >= 1 };
+}
+
+export function fuse(p: Program, level: OptimizeLevel, keep: ReadonlySet<string> = new Set()): void {
+  const f = fusionsAt(level);
+  if (f.clamps) fuseClamps(p, keep);
+  if (f.convAdd) fuseConvAdd(p, keep);
 }
 
 /** The producer's single reader is `reader`, and the value is not visible outside. */

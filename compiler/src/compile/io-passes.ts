@@ -17,7 +17,9 @@ const DUMPED = new Set(['Conv', 'FC', 'ConvFloatAcc']);
  */
 export function addLayerDumps(p: Program): Set<string> {
   const names = new Names(p);
-  const taken = new Set(p.outputs.map((o) => o.name));
+  // output names are a namespace of their own: a dump output is named after its value
+  const outNames = new Names();
+  for (const o of p.outputs) outNames.claim(o.name);
   const outs = new Set(p.outputs.map((o) => o.value));
   const dumped = new Set<string>();
   const added: POp[] = [];
@@ -33,10 +35,7 @@ export function addLayerDumps(p: Program): Set<string> {
     const f = names.fresh(`${v}_dump`);
     p.values.set(f, { name: f, dtype: 'float32', dims: pv.dims.slice(), scale: 0, layout: 'plain' });
     added.push({ name: names.fresh(`${v}_HzDequantize`), type: 'Dequantize', domain: NX_DOMAIN, device: 'cpu', inputs: [v], outputs: [f], attrs: [attr.f('scale', pv.scale)], sources: [] });
-    let outName = v;
-    for (let k = 1; taken.has(outName); k++) outName = `${v}_${k}`;
-    taken.add(outName);
-    p.outputs.push({ name: outName, value: f });
+    p.outputs.push({ name: outNames.fresh(v), value: f });
     dumped.add(v);
   }
   p.ops.push(...added);

@@ -1,6 +1,6 @@
 import { bytesPerElement } from '../onnx/dtype';
 import { isRelabel } from './layout';
-import { Device, elementCount, NX_DOMAIN, POp, Program } from './program';
+import { Device, elementCount, Names, NX_DOMAIN, POp, Program } from './program';
 
 /**
  * Execution order, BPU subgraphs and the memory plan.
@@ -179,7 +179,6 @@ function nameBorderConverts(p: Program, segments: Segment[]): void {
   for (const s of segments) for (const op of s.ops) for (const o of op.outputs) if (o) segOf.set(o, s);
   const readerSeg = new Map<string, Segment[]>();
   for (const s of segments) for (const op of s.ops) for (const i of op.inputs) if (i) (readerSeg.get(i) ?? readerSeg.set(i, []).get(i)!).push(s);
-  const taken = new Set(p.ops.map((op) => op.name));
   const plan = new Map<POp, string>();
   const count = new Map<string, number>();
   for (const s of segments) {
@@ -194,13 +193,10 @@ function nameBorderConverts(p: Program, segments: Segment[]): void {
       count.set(base, (count.get(base) ?? 0) + 1);
     }
   }
-  for (const [op, base] of plan) {
-    taken.delete(op.name);
-    let name = (count.get(base) ?? 0) > 1 ? `${base}_${op.inputs[0]}` : base;
-    for (let k = 1; taken.has(name); k++) name = `${base}_${k}`;
-    taken.add(name);
-    op.name = name;
-  }
+  // the ops renamed here give up their old names; every other op keeps its own
+  const names = new Names();
+  for (const op of p.ops) if (!plan.has(op)) names.claim(op.name);
+  for (const [op, base] of plan) op.name = names.fresh((count.get(base) ?? 0) > 1 ? `${base}_${op.inputs[0]}` : base);
 }
 
 function planMemory(p: Program, level: number): { memory: Map<string, ScheduledValue>; arenaBytes: number } {

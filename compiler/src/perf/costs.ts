@@ -86,7 +86,7 @@ export interface LevelCosts {
   overlapScale: number;
   /** values may stay on-chip between layers (else every layer reads and writes DDR) */
   onChipReuse: boolean;
-  /** Add fuses into the producing conv; Concat is written in place by its producers */
+  /** a Concat is written in place by its producers (which ops fuse is the compiler's decision: compile/fuse.ts `fusionsAt`) */
   fuseLayers: boolean;
 }
 

@@ -1,11 +1,12 @@
 import type { Placement } from '../check/placement';
+import { fusionsAt } from '../compile/fuse';
 import { PtqError } from '../errors';
 import { Model, Node } from '../onnx/ir';
 import { inferShapes } from '../onnx/shape-inference';
 import { ValueFacts } from '../ops/registry';
 import { readPreprocessRecords, RtType } from '../preprocess/hz-preprocess';
 import { bytesPerPixel, estimateBorders } from './borders';
-import { LevelCosts, marchCosts, MarchCosts, OpClass } from './costs';
+import { marchCosts, MarchCosts, OpClass } from './costs';
 import { elementsOf, isMacClass, isPreprocessNode, knownShape, nchw, OpGeometry, opGeometry, paddedBytes } from './op-model';
 import type { OpPerf, PerfEstimate, PerfOptions, SubgraphPerf } from './types';
 
@@ -20,9 +21,11 @@ export type { BorderKind, BorderPerf, OpPerf, PerfEstimate, PerfOptions, PerfTot
  * no `.bin` needed. Constants per march: perf/marchs/<march>.json. Deterministic.
  *
  * The schedule it models:
- *  - BPU nodes form layers: Relu/Clip (and the HzPreprocess tail) fuse into their producer;
- *    at O1+ an Add fuses into the conv producing one of its inputs, and a Concat whose inputs
- *    come only from BPU layers is written in place by them (no copy).
+ *  - BPU nodes form layers, fused as the compiler fuses them at the optimize_level
+ *    (`fusionsAt` of compile/fuse.ts): at O1+ a Relu/Clip fuses into its producer and an Add
+ *    into the conv producing one of its inputs; at O0 each is a layer of its own. The
+ *    HzPreprocess nodes form one layer at every level. At O1+ (the march's `fuseLayers`) a
+ *    Concat whose inputs come only from BPU layers is written in place by them (no copy).
  *  - At O2+ a value feeding only the next layer stays on-chip (no DDR traffic) when it fits
  *    the compile mode's share of the on-chip memory; compile_mode bandwidth also holds
  *    shortcut/branch values and streams single-consumer chains of any size through row
@@ -68,6 +71,7 @@ export function estimatePerf(model: Model, placement: Placement, opts: PerfOptio
   const o = resolveOptions(opts, costs, model);
   const mode = costs.compileMode[o.compileMode];
   const level = costs.optimizeLevel[o.optimizeLevel];
+  const fusions = fusionsAt(o.optimizeLevel);
   const notes: string[] = [];
   const g = model.graph;
   const facts = inferShapes(model, { apply: false });
@@ -100,7 +104,7 @@ export function estimatePerf(model: Model, placement: Placement, opts: PerfOptio
     if (p.on !== 'BPU') continue;
     const geo = opGeometry(node, facts, isConst, costs);
     if (geo.unknownShape) notes.push(`node '${p.name}' (${p.op}): shapes not fully known, its cost is a lower bound`);
-    const target = fuseTarget(node, geo.opClass, p.subgraph!, level);
+    const target = fuseTarget(node, geo.opClass, p.subgraph!);
     if (target) {
       target.members.push(node);
       layerOf.set(node, target);
@@ -131,14 +135,15 @@ export function estimatePerf(model: Model, placement: Placement, opts: PerfOptio
     return pp.on === 'BPU' && pp.subgraph === subgraph && cs.length === 1 && cs[0] === node;
   }
 
-  function fuseTarget(node: Node, cls: OpClass, subgraph: number, lv: LevelCosts): Layer | undefined {
+  function fuseTarget(node: Node, cls: OpClass, subgraph: number): Layer | undefined {
     const data = node.inputs.filter((i) => i && !isConst(i));
-    if (cls === 'relu' || (cls === 'preprocess' && data.length === 1 && producer.get(data[0]) && isPreprocessNode(producer.get(data[0])!))) {
+    const preprocessTail = cls === 'preprocess' && data.length === 1 && producer.get(data[0]) !== undefined && isPreprocessNode(producer.get(data[0])!);
+    if ((cls === 'relu' && fusions.clamps) || preprocessTail) {
       if (data.length !== 1 || !soleConsumer(data[0], node, subgraph)) return undefined;
       const l = layerOf.get(producer.get(data[0])!);
       return l && !l.inPlace ? l : undefined;
     }
-    if (lv.fuseLayers && (node.opType === 'Add' || node.opType === 'Sum') && data.length === 2) {
+    if (fusions.convAdd && (node.opType === 'Add' || node.opType === 'Sum') && data.length === 2) {
       const candidates = data
         .filter((v) => soleConsumer(v, node, subgraph))
         .map((v) => layerOf.get(producer.get(v)!))
