@@ -3,11 +3,10 @@ import * as os from 'os';
 import * as path from 'path';
 import { AggregateCreateNodesError, CreateNodesResultV2, logger, NxJsonConfiguration, ProjectConfiguration, TargetConfiguration } from '@nx/devkit';
 import { createNodes, createNodesV2, NxPtqPluginOptions } from './index';
-import { withoutBlock } from './model-config';
-import { parseYaml } from '../../compiler/src/config';
+import { parseConfig } from '../../compiler/src/config';
 import type { StageName } from '../../compiler/src/stages';
 import { currentSliceHash } from '../../executors/stage-executor';
-import { parseSliceInput } from './targets';
+import { buildTargets, parseSliceInput, TargetSettings } from './targets';
 
 /** A valid ONNX model.yaml; `edit` rewrites it (string replace) to make variants. */
 const MODEL_YAML = `# tiny test model
@@ -201,6 +200,47 @@ describe('nx-ptq plugin: inputs', () => {
     expect(target(p, 'check').metadata?.technologies).toEqual(['nx-ptq', 'caffe']);
   });
 
+  it("buildTargets hashes verify's own samples (nx-ptq.verify.data_dir) for verify only, after its other files, as before", () => {
+    // targets.ts on a configuration that holds the block (as parseConfig/loadConfig return it)
+    const root = workspace({});
+    const settings: TargetSettings = {
+      names: Object.fromEntries(STAGES.map((s) => [s, s])) as Record<StageName, string>,
+      watchName: 'watch',
+      ptq: './compiler/bin/ptq.js',
+      executors: '@nx-ptq/executors',
+      toolchain: 'toolchain',
+    };
+    const targetsOf = (yaml: string): Record<string, TargetConfiguration> =>
+      buildTargets({ root: 'models/m1', configFile: 'models/m1/model.yaml', workspaceRoot: root, cfg: parseConfig(yaml, { dir: path.join(root, 'models', 'm1') }) }, settings);
+    const withData = targetsOf(`${MODEL_YAML}nx-ptq:\n  verify:\n    data_dir: './verify_data; ../../shared/more'\n`);
+    const base = targetsOf(MODEL_YAML);
+    // the inputs the former `stage === 'verify'` special case of targets.ts gave
+    expect(withData.verify.inputs).toEqual([
+      'toolchain',
+      '{workspaceRoot}/shared/tiny.onnx',
+      '{workspaceRoot}/calibration/tiny_f32/*',
+      '{projectRoot}/verify_data/*',
+      '{workspaceRoot}/shared/more/*',
+      { runtime: sliceOf(withData.verify) },
+      { dependentTasksOutputFiles: '**/*', transitive: true },
+    ]);
+    expect(base.verify.inputs).toEqual(['toolchain', '{workspaceRoot}/shared/tiny.onnx', '{workspaceRoot}/calibration/tiny_f32/*', { runtime: sliceOf(base.verify) }, { dependentTasksOutputFiles: '**/*', transitive: true }]);
+    for (const s of STAGES) if (s !== 'verify') expect(withData[s].inputs).toEqual(base[s].inputs);
+    // a data_dir outside the workspace: verify alone is not cached
+    const outside = targetsOf(`${MODEL_YAML}nx-ptq:\n  verify:\n    data_dir: '${path.join(os.tmpdir(), 'elsewhere', 'vdata')}'\n`);
+    expect(STAGES.filter((s) => outside[s].cache === false)).toEqual(['verify']);
+  });
+
+  // (readModelConfig once blanked the block before parsing: verify's data_dir went unhashed and its
+  // slice differed from the executor's, which then refused the task as a changed config)
+  it("through the plugin: verify hashes nx-ptq.verify.data_dir and its slice is the executor's", async () => {
+    const yaml = `${MODEL_YAML}nx-ptq:\n  verify:\n    cosine_threshold: 0.5\n    data_dir: './verify_data'\n`;
+    const root = workspace({ 'models/m1/model.yaml': yaml });
+    const p = projects(await run(root))['m1'];
+    expect((target(p, 'verify').inputs ?? []).filter((i) => typeof i === 'string')).toContain('{projectRoot}/verify_data/*');
+    expect(parseSliceInput(sliceOf(target(p, 'verify')))?.hash).toBe(currentSliceHash('verify', path.join(root, 'models', 'm1', 'model.yaml')));
+  });
+
   it('does not cache a stage that reads a file outside the workspace', async () => {
     const yaml = edit("onnx_model: '../../shared/tiny.onnx'", `onnx_model: '${path.join(os.tmpdir(), 'elsewhere', 'x.onnx')}'`);
     const p = await project({ 'models/m1/model.yaml': yaml }, 'm1');
@@ -293,15 +333,6 @@ describe('nx-ptq plugin: names, tags and options', () => {
     expect(after.tags).toEqual(['march:bernoulli2']);
     const middle = edit('input_parameters:\n', "nx-ptq: {name: 'mid', tags: 'a; b'}\ninput_parameters:\n");
     expect((await project({ 'models/m1/model.yaml': middle }, 'mid')).tags).toEqual(['march:bernoulli2', 'a', 'b']);
-  });
-
-  it('keeps the YAML lines of the config loader when blanking the block, else falls back to JSON', () => {
-    const text = `nx-ptq:\n  name: x\nmodel_parameters:\n  march: bayes\n`;
-    const { doc, lines } = parseYaml(text);
-    expect(withoutBlock(text, doc as Record<string, unknown>, lines)).toBe('\n\nmodel_parameters:\n  march: bayes\n');
-    const flow = `{nx-ptq: {name: x}, model_parameters: {march: bayes}}\n`;
-    const parsed = parseYaml(flow);
-    expect(JSON.parse(withoutBlock(flow, parsed.doc as Record<string, unknown>, parsed.lines))).toEqual({ model_parameters: { march: 'bayes' } });
   });
 
   it('makes target names configurable, dependsOn following them', async () => {

@@ -40,12 +40,10 @@ export function readModelConfig(file: string, displayFile: string): ModelConfig 
   }
   const { doc, lines } = parseYaml(text, displayFile);
   let block: NxPtqBlock = {};
-  let configText = text;
-  if (isMapping(doc) && BLOCK in doc) {
-    block = readBlock(doc[BLOCK], lines, displayFile);
-    configText = withoutBlock(text, doc, lines);
-  }
-  return { cfg: parseConfig(configText, { file: displayFile, dir: path.dirname(file) }), block };
+  if (isMapping(doc) && BLOCK in doc) block = readBlock(doc[BLOCK], lines, displayFile);
+  // the whole text: the loader keeps the `nx-ptq` group for the stages (verify's settings are
+  // part of its slice, which must be the one the executor computes)
+  return { cfg: parseConfig(text, { file: displayFile, dir: path.dirname(file) }), block };
 }
 
 /** The `nx-ptq.name` of a YAML that may be invalid otherwise; undefined when it cannot be read. */
@@ -91,28 +89,6 @@ function readBlock(value: unknown, lines: Record<string, number>, file: string):
   }
   if (issues.length) throw new ConfigError(file, issues);
   return block;
-}
-
-/**
- * The YAML text without the `nx-ptq` group, for the config loader (which knows only the
- * reference's groups). The group's lines are blanked, so the loader's messages keep their
- * line numbers; a layout where that is not safe (flow style, another key on the same line)
- * falls back to the document as JSON (valid YAML, same values, lines lost).
- */
-export function withoutBlock(text: string, doc: Record<string, unknown>, lines: Record<string, number>): string {
-  const src = text.split('\n');
-  const start = lines[BLOCK];
-  const others = Object.keys(doc)
-    .filter((k) => k !== BLOCK)
-    .map((k) => lines[k]);
-  const keyAtColumn0 = start !== undefined && /^(nx-ptq|'nx-ptq'|"nx-ptq")\s*:/.test(src[start - 1] ?? '');
-  if (keyAtColumn0 && others.every((l) => l !== undefined && l !== start)) {
-    const next = Math.min(...others.filter((l) => l > start), src.length + 1);
-    for (let i = start - 1; i < next - 1; i++) src[i] = src[i].endsWith('\r') ? '\r' : '';
-    return src.join('\n');
-  }
-  const rest = Object.fromEntries(Object.entries(doc).filter(([k]) => k !== BLOCK));
-  return JSON.stringify(rest);
 }
 
 const isMapping = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);

@@ -14,11 +14,13 @@
  *   The executor reads the model.yaml when it runs, later than Nx hashed the task: it finds
  *   this input in the task's hash details, recomputes the hash from the YAML it loads and
  *   fails the task (so Nx caches nothing) when a save in between changed the slice.
- * - The files a stage reads: the model (every stage may re-read it for input names and
- *   shapes), the calibration samples (preprocess and everything after it), the custom op
- *   files (check and everything after it). Downstream stages also hash all upstream outputs
- *   (`dependentTasksOutputFiles`, transitive: verify reads check's and quantize's models, not
- *   only compile's .bin).
+ * - The files a stage reads (`fileGroups`, from the table in compiler/src/stages/reads.ts the
+ *   stage memo and the watcher follow too): the model (every stage may re-read it for input
+ *   names and shapes), the calibration samples (preprocess and everything after it), the
+ *   custom op files (check and everything after it), verify's own samples
+ *   (`nx-ptq.verify.data_dir`, verify only). Downstream stages also hash all
+ *   upstream outputs (`dependentTasksOutputFiles`, transitive: verify reads check's and
+ *   quantize's models, not only compile's .bin).
  * - The toolchain (compiler, executors, plugin sources, lockfile): Nx never hashes a local
  *   executor's code itself.
  * A stage that reads a file outside the workspace cannot be hashed exactly: it is not cached.
@@ -29,31 +31,25 @@ import type { TargetConfiguration } from '@nx/devkit';
 import { canonicalJson, PtqConfig, stageSlices } from '../../compiler/src/config';
 import { readVerifySettings } from '../../compiler/src/verify/settings';
 import { StageName, STAGE_NAMES, STAGE_UPSTREAM, stageOutputs } from '../../compiler/src/stages';
+import { fileGroups } from '../../compiler/src/stages/reads';
 
-/** Files a stage reads besides its config slice and upstream outputs. */
-type FileGroup = 'model' | 'calibration' | 'customOp';
-
-/** What the targets need to know of a stage besides the stage graph (`STAGE_UPSTREAM`: its `dependsOn`). */
+/**
+ * What the targets need to know of a stage besides the stage graph (`STAGE_UPSTREAM`: its
+ * `dependsOn`) and the files it reads (`STAGE_READS` in compiler/src/stages/reads.ts, shared
+ * with the stage memo's key and the watcher).
+ */
 interface StageInfo {
-  /** files it reads itself; a stage also hashes the files of every stage before it */
-  reads: FileGroup[];
   description: string;
 }
 
 export const STAGE_INFO: Record<StageName, StageInfo> = {
-  preprocess: {
-    reads: ['model', 'calibration'],
-    description: 'Convert the calibration samples to the training input format (calibration_data/)',
-  },
-  check: {
-    reads: ['model', 'customOp'],
-    description: 'Check the float model, insert the input preprocessing, optimise it and place ops on BPU/CPU',
-  },
-  calibrate: { reads: [], description: 'Calibrate activation thresholds (QDQ calibrated model)' },
-  quantize: { reads: [], description: 'Emit the int8 quantized model' },
-  compile: { reads: [], description: 'Compile the quantized model into the .bin heterogeneous model' },
-  perf: { reads: [], description: 'Estimate the performance of the .bin (hb_perf_result/)' },
-  verify: { reads: [], description: 'Verify that the float, quantized and .bin models agree' },
+  preprocess: { description: 'Convert the calibration samples to the training input format (calibration_data/)' },
+  check: { description: 'Check the float model, insert the input preprocessing, optimise it and place ops on BPU/CPU' },
+  calibrate: { description: 'Calibrate activation thresholds (QDQ calibrated model)' },
+  quantize: { description: 'Emit the int8 quantized model' },
+  compile: { description: 'Compile the quantized model into the .bin heterogeneous model' },
+  perf: { description: 'Estimate the performance of the .bin (hb_perf_result/)' },
+  verify: { description: 'Verify that the float, quantized and .bin models agree' },
 };
 
 export interface TargetSettings {
@@ -155,12 +151,8 @@ export function parseSliceInput(command: string): { stage: StageName; hash: stri
   return { stage: m[1] as StageName, hash: m[2] };
 }
 
-/** The file groups a stage hashes: its own and those of every stage before it. */
-export function fileGroups(stage: StageName): Set<FileGroup> {
-  const out = new Set<FileGroup>(STAGE_INFO[stage].reads);
-  for (const before of STAGE_UPSTREAM[stage]) for (const g of fileGroups(before)) out.add(g);
-  return out;
-}
+/** The file groups a stage hashes: its own and those of every stage before it (compiler/src/stages/reads.ts). */
+export { fileGroups };
 
 /** Fileset inputs of a stage; undefined for a file outside the workspace. */
 function stageFiles(stage: StageName, model: ModelProject): (string | undefined)[] {
@@ -177,8 +169,8 @@ function stageFiles(stage: StageName, model: ModelProject): (string | undefined)
   if (groups.has('customOp') && cfg.customOp) {
     for (const f of cfg.customOp.registerFiles) files.push(workspacePath(f, model));
   }
-  if (stage === 'verify') {
-    // `nx-ptq.verify.data_dir`: the verify stage's own samples
+  if (groups.has('verifyData')) {
+    // The verify stage reads the files directly inside each `nx-ptq.verify.data_dir` folder.
     for (const d of readVerifySettings(cfg).dataDirs ?? []) files.push(globIn(workspacePath(d, model), '*'));
   }
   return [...new Set(files)];

@@ -2,6 +2,8 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { PtqConfig, stageSlices } from '../config';
 import { STAGE_UPSTREAM, StageName } from '../stages';
+import { fileGroups, upstreamStages } from '../stages/reads';
+import { readVerifySettings } from '../verify/settings';
 import { sha256File } from './hash';
 import { InputHash, KeyParts } from './store';
 import { toolchainId } from './toolchain';
@@ -14,56 +16,29 @@ import { toolchainId } from './toolchain';
  * - the calibration samples directly inside each cal_data_dir (preprocess, and everything
  *   after it through its outputs), named `cal_data_dir[<i>]:<file>`;
  * - the custom op files (check and after), named by their path under custom_op_dir;
+ * - verify's own samples directly inside each folder of `nx-ptq.verify.data_dir` (verify
+ *   only, when it is set), named `verify_data_dir[<i>]:<file>`;
  * - the outputs of every stage before it, transitively (quantize reads check's model and the
  *   calibration data, not only calibrate's thresholds), named `<stage>:<path in working_dir>`.
+ * Which file groups a stage hashes is `fileGroups` (stages/reads.ts), the table the Nx plugin's
+ * inputs and the watcher derive from too.
  * Inputs are named by role, not by absolute path: moving a project or sharing one model file
  * between projects keeps its entries. The output names (which hold output_model_file_prefix)
  * are part of the key as well, so an entry restores under the names the YAML asks for.
  */
 
-type FileGroup = 'model' | 'calibration' | 'customOp';
-
 /** The stages whose outputs a stage reads (the Nx targets' dependsOn). */
 export const UPSTREAM: Readonly<Record<StageName, readonly StageName[]>> = STAGE_UPSTREAM;
 
-/** Files a stage reads itself (the stages before it add theirs). */
-const READS: Readonly<Record<StageName, readonly FileGroup[]>> = {
-  preprocess: ['model', 'calibration'],
-  check: ['model', 'customOp'],
-  calibrate: [],
-  quantize: [],
-  compile: [],
-  perf: [],
-  verify: ['model'],
-};
-
-/** Every stage before `stage`, each once, nearest first. */
-export function upstreamStages(stage: StageName): StageName[] {
-  const out: StageName[] = [];
-  const visit = (s: StageName): void => {
-    for (const u of UPSTREAM[s]) {
-      if (!out.includes(u)) {
-        out.push(u);
-        visit(u);
-      }
-    }
-  };
-  visit(stage);
-  return out;
-}
-
-function fileGroups(stage: StageName): Set<FileGroup> {
-  const groups = new Set<FileGroup>(READS[stage]);
-  for (const u of upstreamStages(stage)) for (const g of READS[u]) groups.add(g);
-  return groups;
-}
+/** Every stage before `stage`, each once, nearest first (the order of the upstream outputs in a key). */
+export { upstreamStages };
 
 export type KeyInputs = { ok: true; parts: KeyParts } | { ok: false; reason: string };
 
 /**
  * The key parts of `stage` for `cfg`; `ok: false` when an input cannot be read (a missing
- * model, cal_data_dir or upstream output): the stage then runs unmemoised and reports the
- * problem itself.
+ * model, cal_data_dir, verify data_dir or upstream output, an invalid `nx-ptq.verify` block):
+ * the stage then runs unmemoised and reports the problem itself.
  */
 export function stageKeyParts(
   stage: StageName,
@@ -88,25 +63,37 @@ export function stageKeyParts(
     if (m.prototxt) problems.push(add('model:prototxt', m.prototxt));
     if (m.caffeModel) problems.push(add('model:caffe_model', m.caffeModel));
   }
+  /** The files directly inside `dir` (sub-folders skipped), sorted, each named `<label>:<file>`. */
+  const addFolder = (label: string, dir: string): void => {
+    let names: string[];
+    try {
+      names = fs.readdirSync(dir).sort();
+    } catch (e) {
+      problems.push(`cannot list ${dir} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+      return;
+    }
+    for (const n of names) {
+      const f = path.join(dir, n);
+      if (isFile(f)) problems.push(add(`${label}:${n}`, f));
+    }
+  };
   if (groups.has('calibration')) {
     cfg.inputs.forEach((inp, i) => {
-      if (inp.calDataDir === undefined) return;
-      let names: string[];
-      try {
-        names = fs.readdirSync(inp.calDataDir).sort();
-      } catch (e) {
-        problems.push(`cannot list ${inp.calDataDir} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
-        return;
-      }
-      for (const n of names) {
-        const f = path.join(inp.calDataDir, n);
-        if (isFile(f)) problems.push(add(`cal_data_dir[${i}]:${n}`, f));
-      }
+      if (inp.calDataDir !== undefined) addFolder(`cal_data_dir[${i}]`, inp.calDataDir);
     });
   }
   if (groups.has('customOp') && cfg.customOp) {
     const base = cfg.customOp.dir ?? cfg.source.dir;
     for (const f of cfg.customOp.registerFiles) problems.push(add(`custom_op:${toPosix(path.relative(base, f))}`, f));
+  }
+  if (groups.has('verifyData')) {
+    let dirs: string[] | undefined;
+    try {
+      dirs = readVerifySettings(cfg).dataDirs;
+    } catch (e) {
+      problems.push(`nx-ptq.verify is invalid (${(e as Error).message})`);
+    }
+    (dirs ?? []).forEach((d, i) => addFolder(`verify_data_dir[${i}]`, d));
   }
   for (const u of upstreamStages(stage)) {
     for (const o of outputsOf(u)) {

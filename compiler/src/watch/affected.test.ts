@@ -61,6 +61,13 @@ describe('affectedStages', () => {
     expect(affected('cal_data_dir: ./cal', 'cal_data_dir: ./cal2')).toEqual(['preprocess', 'calibrate', 'quantize', 'compile', 'perf', 'verify']);
   });
 
+  it("verify's own samples (nx-ptq.verify.data_dir): verify only", () => {
+    const withData = `${BASE}nx-ptq:\n  verify:\n    data_dir: ./vdata\n`;
+    expect(affected('data_dir: ./vdata', 'data_dir: ./vdata2', withData)).toEqual(['verify']);
+    expect(affectedStages(cfg(BASE), cfg(withData))).toEqual(['verify']);
+    expect(affectedStages(cfg(withData), cfg(BASE))).toEqual(['verify']);
+  });
+
   it('outputs written elsewhere: the stages whose files move', () => {
     expect(affected('working_dir: out', 'working_dir: out2')).toHaveLength(7);
     // the prefix names check's, calibrate's, quantize's and compile's files
@@ -91,10 +98,15 @@ describe('stage graph helpers', () => {
     expect(stagesForFiles(['model'])).toHaveLength(7);
     expect(stagesForFiles(['calibration'])).toEqual(['preprocess', 'calibrate', 'quantize', 'compile', 'perf', 'verify']);
     expect(stagesForFiles(['customOp'])).toEqual(['check', 'calibrate', 'quantize', 'compile', 'perf', 'verify']);
+    expect(stagesForFiles(['verifyData'])).toEqual(['verify']);
   });
 
-  it('watchedFiles names the model file and the calibration folder', () => {
-    expect(watchedFiles(cfg(BASE))).toEqual({ model: ['/a/models/net.onnx'], calibration: ['/a/cal'], customOp: [] });
+  it('watchedFiles names the model file, the calibration folder and the verify data folders', () => {
+    expect(watchedFiles(cfg(BASE))).toEqual({ model: ['/a/models/net.onnx'], calibration: ['/a/cal'], customOp: [], verifyData: [] });
+    const withData = `${BASE}nx-ptq:\n  verify:\n    samples: 4\n    data_dir: './v1; ./v2; ./v1'\n`;
+    expect(watchedFiles(cfg(withData)).verifyData).toEqual(['/a/v1', '/a/v2']);
+    // an invalid nx-ptq.verify block (the verify stage reports it): no folder, no exception
+    expect(watchedFiles(cfg(`${BASE}nx-ptq:\n  verify:\n    samples: 0\n    data_dir: ./v1\n`)).verifyData).toEqual([]);
   });
 });
 

@@ -7,19 +7,25 @@
  */
 import { canonicalJson, PtqConfig, stageSlices } from '../config';
 import { downstreamOf, StageName, STAGE_NAMES, STAGE_UPSTREAM, stageOutputPaths } from '../stages';
+import { FileGroup, readersOf } from '../stages/reads';
+import { readVerifySettings } from '../verify/settings';
 
 /** The stage graph: defined in compiler/src/stages, shared with the Nx plugin's dependsOn. */
 export { STAGE_UPSTREAM };
 
-/** The kinds of files a model's stages read besides the YAML. */
-export type WatchedFileKind = 'model' | 'calibration' | 'customOp';
+/** The kinds of files a model's stages read besides the YAML (stages/reads.ts `FILE_GROUPS`). */
+export type WatchedFileKind = FileGroup;
 
-/** The stages that read each kind of file themselves (the rest see it through their upstream outputs). */
+/**
+ * The stages that read each kind of file themselves (the rest see it through their upstream
+ * outputs), derived from `STAGE_READS` (stages/reads.ts), the table the Nx plugin's inputs and
+ * the stage memo's key follow too.
+ */
 export const FILE_READERS: Readonly<Record<WatchedFileKind, readonly StageName[]>> = {
-  // preprocess reads input names and shapes from the model; calibrate re-reads it with calibration_type load
-  model: ['preprocess', 'check', 'calibrate'],
-  calibration: ['preprocess'],
-  customOp: ['check', 'compile'],
+  model: readersOf('model'),
+  calibration: readersOf('calibration'),
+  customOp: readersOf('customOp'),
+  verifyData: readersOf('verifyData'),
 };
 
 /** `stages` plus everything downstream of them, in pipeline order. */
@@ -48,14 +54,31 @@ export function stagesForFiles(kinds: Iterable<WatchedFileKind>): StageName[] {
   return withDownstream(direct);
 }
 
-/** Absolute paths of the files of each kind a configuration names (calibration: folders). */
+/** The kinds `watchedFiles` lists as folders (the files directly inside them are read). */
+export const FOLDER_KINDS: readonly WatchedFileKind[] = ['calibration', 'verifyData'];
+
+/** Absolute paths of the files of each kind a configuration names (calibration, verifyData: folders). */
 export function watchedFiles(cfg: PtqConfig): Record<WatchedFileKind, string[]> {
   const { model } = cfg;
   return {
     model: [model.onnxModel, model.prototxt, model.caffeModel].filter((f): f is string => f !== undefined),
     calibration: [...new Set(cfg.inputs.map((i) => i.calDataDir).filter((d): d is string => d !== undefined))],
     customOp: cfg.customOp ? [...cfg.customOp.registerFiles] : [],
+    verifyData: [...new Set(verifyDataDirs(cfg))],
   };
+}
+
+/**
+ * `nx-ptq.verify.data_dir`'s folders; none when it is not set or the `nx-ptq.verify` block is
+ * invalid (the verify stage reports that; its slice holds the block, so an edit of it still
+ * affects verify).
+ */
+function verifyDataDirs(cfg: PtqConfig): string[] {
+  try {
+    return readVerifySettings(cfg).dataDirs ?? [];
+  } catch {
+    return [];
+  }
 }
 
 /** What makes one stage's result: its config slice, the files it reads, the files it writes. */

@@ -207,6 +207,24 @@ describe('ModelWatcher', () => {
     expect(h.lines[h.lines.length - 1]).toBe('[a] up to date ✓ compiler_parameters changed: no stage up to quantize affected');
   });
 
+  it("maps a change inside verify's data_dir (nx-ptq.verify.data_dir) to verify only", async () => {
+    const root = workspace(['a']);
+    fs.mkdirSync(path.join(root, 'vdata'));
+    fs.writeFileSync(path.join(root, 'vdata', 'v0.bin'), new Uint8Array(3 * 8 * 8 * 4));
+    fs.appendFileSync(path.join(root, 'models', 'a', 'model.yaml'), "nx-ptq:\n  verify:\n    data_dir: '../../vdata'\n");
+    const h = await start(['a'], { root });
+    expect((await h.next())[0].stages).toEqual(ALL);
+    fs.writeFileSync(path.join(root, 'vdata', 'v0.bin'), new Uint8Array(3 * 8 * 8 * 4).fill(1));
+    expect((await h.next())[0]).toMatchObject({ stages: ['verify'], reason: 'verify data changed' });
+    fs.writeFileSync(path.join(root, 'vdata', 'v1.bin'), new Uint8Array(3 * 8 * 8 * 4));
+    expect((await h.next())[0]).toMatchObject({ stages: ['verify'], reason: 'verify data changed' });
+    expect((h.runner as RecordingRunner).calls.slice(1)).toEqual([[{ model: 'a', stages: ['verify'] }], [{ model: 'a', stages: ['verify'] }]]);
+    expect(h.lines[h.lines.length - 1]).toBe('[a] verify ✓ 5ms  verify data changed · ran verify');
+    // the calibration folder still maps to preprocess and after
+    fs.writeFileSync(path.join(root, 'cal', 'a', 's1.bin'), new Uint8Array(3 * 8 * 8 * 4));
+    expect((await h.next())[0]).toMatchObject({ stages: ['preprocess', 'calibrate', 'quantize', 'compile', 'perf', 'verify'], reason: 'calibration data changed' });
+  });
+
   it('follows a calibration folder that moved', async () => {
     const h = await start(['a'], { until: ['preprocess'] });
     await h.next();

@@ -1,6 +1,7 @@
 /**
  * `ptq watch`: keeps models converted while their files are edited. chokidar watches each
- * model's YAML, its model file(s), custom op files and calibration folders. A burst of events
+ * model's YAML, its model file(s), custom op files, calibration folders and verify data
+ * folders (`nx-ptq.verify.data_dir`). A burst of events
  * is settled for `debounceMs`, then, per model: the YAML is reloaded (an error is shown and
  * the last good configuration kept, so the next good save is compared with it), the affected
  * stages are worked out (`affectedStages` for the YAML, `stagesForFiles` for the files) and
@@ -12,7 +13,7 @@ import * as path from 'path';
 import { loadConfig, parseYaml, PtqConfig } from '../config';
 import { isPtqError } from '../errors';
 import { StageName, STAGE_NAMES } from '../stages';
-import { affectedStages, changedGroups, leafStages, stagesForFiles, watchedFiles, WatchedFileKind, withDownstream, withUpstream } from './affected';
+import { affectedStages, changedGroups, FOLDER_KINDS, leafStages, stagesForFiles, watchedFiles, WatchedFileKind, withDownstream, withUpstream } from './affected';
 import type { WatchedModel } from './models';
 import type { RunOutcome, Runner, RunRequest } from './runner';
 import { formatDuration, StatusBoard } from './status';
@@ -43,7 +44,7 @@ export interface WatchEvent {
   configError?: string;
 }
 
-const KIND_LABEL: Record<WatchedFileKind, string> = { model: 'model file', calibration: 'calibration data', customOp: 'custom op file' };
+const KIND_LABEL: Record<WatchedFileKind, string> = { model: 'model file', calibration: 'calibration data', customOp: 'custom op file', verifyData: 'verify data' };
 
 interface ModelState {
   model: WatchedModel;
@@ -125,7 +126,8 @@ export class ModelWatcher {
   // ------------------------------------------------------------------ events
 
   private onFileEvent(file: string): void {
-    const owners = [...(this.owners.get(file) ?? []), ...(this.owners.get(path.dirname(file)) ?? []).filter((o) => o.kind === 'calibration')];
+    // a file, or a file directly inside a watched folder
+    const owners = [...(this.owners.get(file) ?? []), ...(this.owners.get(path.dirname(file)) ?? []).filter((o) => o.kind !== 'config' && FOLDER_KINDS.includes(o.kind))];
     if (!owners.length) return;
     for (const { state, kind } of owners) {
       if (kind === 'config') {
@@ -257,7 +259,7 @@ export class ModelWatcher {
 
   // ------------------------------------------------------------------ watched paths
 
-  /** Every path to watch, with its owners (YAMLs, model and custom op files, calibration folders). */
+  /** Every path to watch, with its owners (YAMLs, model and custom op files, calibration and verify data folders). */
   private paths(): Set<string> {
     this.owners = new Map();
     const own = (p: string, state: ModelState, kind: WatchedFileKind | 'config'): void => {
