@@ -29,7 +29,10 @@ import {
  *
  *   node -r @swc-node/register bench/accuracy.ts [--types default,max,kl] [--limit 10000]
  *        [--models fashion_resnet,fashion_mbv2] [--bias-correction off|on|both] [--per-channel] [--keep]
+ *        [--histogram-sample 8192,0]
  *
+ * `--histogram-sample N[,M…]` writes `histogram_sample: N` (one row per value; 0 = every value in
+ * two passes; without the option the stage's default, one pass of 8192 values per tensor per sample).
  * `--per-channel` writes `per_channel: True` (not allowed with calibration_type default).
  * `--bias-correction on` writes `bias_correction: True` into calibration_parameters (both: a
  * row without and one with). The calibrate stage then records the corrections in
@@ -65,10 +68,12 @@ interface Options {
   keep: boolean;
   biasCorrection: boolean[];
   perChannel: boolean;
+  /** histogram_sample values to write (undefined: the key is not written) */
+  histogramSample: (number | undefined)[];
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { types: ['default', 'max', 'kl'], models: ALL_MODELS, limit: 10000, keep: false, biasCorrection: [false], perChannel: false };
+  const o: Options = { types: ['default', 'max', 'kl'], models: ALL_MODELS, limit: 10000, keep: false, biasCorrection: [false], perChannel: false, histogramSample: [undefined] };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i];
     if (k === '--types') o.types = argv[++i].split(',').filter(Boolean);
@@ -76,6 +81,10 @@ function parseArgs(argv: string[]): Options {
     else if (k === '--limit') o.limit = Number(argv[++i]);
     else if (k === '--keep') o.keep = true;
     else if (k === '--per-channel') o.perChannel = true;
+    else if (k === '--histogram-sample') {
+      o.histogramSample = argv[++i].split(',').map(Number);
+      if (!o.histogramSample.every((n) => Number.isInteger(n) && n! >= 0)) throw new Error('--histogram-sample: expected integers >= 0');
+    }
     else if (k === '--bias-correction') {
       const v = argv[++i];
       const choices: Record<string, boolean[]> = { off: [false], on: [true], both: [false, true] };
@@ -181,7 +190,7 @@ export function quantizedFeed(model: Model, inputName: string, typeTrain: string
 }
 
 /** The model's YAML with calibration_type replaced and paths absolute; returns the new YAML path. */
-function writeYaml(srcYaml: string, calType: string, dir: string, biasCorrection = false, perChannel = false): string {
+function writeYaml(srcYaml: string, calType: string, dir: string, biasCorrection = false, perChannel = false, histogramSample?: number): string {
   const srcDir = path.dirname(srcYaml);
   let text = fs.readFileSync(srcYaml, 'utf8');
   const replace = (key: string, value: (old: string) => string): void => {
@@ -190,7 +199,8 @@ function writeYaml(srcYaml: string, calType: string, dir: string, biasCorrection
     if (!m) throw new Error(`${srcYaml}: no '${key}:' line`);
     text = text.replace(re, `$1${value(m[2].trim().replace(/^['"]|['"]$/g, ''))}`);
   };
-  replace('calibration_type', () => `'${calType}'${biasCorrection ? '\n  bias_correction: True' : ''}${perChannel ? '\n  per_channel: True' : ''}`);
+  const extra = [biasCorrection ? 'bias_correction: True' : '', perChannel ? 'per_channel: True' : '', histogramSample !== undefined ? `histogram_sample: ${histogramSample}` : ''];
+  replace('calibration_type', () => [`'${calType}'`, ...extra.filter(Boolean)].join('\n  '));
   replace('onnx_model', (p) => `'${path.resolve(srcDir, p)}'`);
   replace('cal_data_dir', (p) => `'${path.resolve(srcDir, p)}'`);
   replace('working_dir', () => `'${path.join(dir, 'model_output')}'`);
@@ -204,6 +214,8 @@ interface Row {
   calibration_type: string;
   bias_correction: boolean;
   per_channel: boolean;
+  /** histogram_sample as written (absent: the stage's default) */
+  histogram_sample?: number;
   /** who emitted the int8 model: the quantize stage, or the bench (see the file comment) */
   quantized_by?: 'stage' | 'bench';
   images: number;
@@ -244,15 +256,15 @@ async function main(argv: string[]): Promise<void> {
     const fl = await top1(floatModel, inputName, layout, set, (u8) => new Tensor('float32', LAYOUT_SHAPES[layout], meanAndScale(u8, channels, mean, scale)));
     process.stderr.write(`${m}: float top-1 ${pct(fl.correct, set.count)} % on ${set.count} images (${fl.seconds.toFixed(1)} s)\n`);
 
-    for (const type of opts.types) for (const bc of opts.biasCorrection) {
+    for (const type of opts.types) for (const bc of opts.biasCorrection) for (const hs of opts.histogramSample) {
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), `nx-ptq-acc-${m}-${type}-`));
       const lines: string[] = [];
       const row: Row = {
-        model: m, calibration_type: type, bias_correction: bc, per_channel: opts.perChannel, images: set.count, float_top1: pct(fl.correct, set.count), int8_top1: NaN, drop_pt: NaN,
+        model: m, calibration_type: type, bias_correction: bc, per_channel: opts.perChannel, ...(hs !== undefined ? { histogram_sample: hs } : {}), images: set.count, float_top1: pct(fl.correct, set.count), int8_top1: NaN, drop_pt: NaN,
         convert_s: NaN, float_eval_s: fl.seconds, int8_eval_s: NaN, int8_input: '',
       };
       try {
-        const configFile = writeYaml(yaml, type, dir, bc, opts.perChannel);
+        const configFile = writeYaml(yaml, type, dir, bc, opts.perChannel, hs);
         const t0 = Date.now();
         for (const stage of STAGES) await runStage(stage, { configFile, log: (l) => lines.push(l) });
         row.convert_s = (Date.now() - t0) / 1000;
@@ -299,7 +311,7 @@ async function main(argv: string[]): Promise<void> {
       }
       rows.push(row);
       process.stdout.write(`${JSON.stringify(row)}\n`);
-      process.stderr.write(`${m} ${type}${bc ? ' +bias_correction' : ''}: int8 top-1 ${row.int8_top1} % (drop ${row.drop_pt} pt), convert ${row.convert_s} s, eval ${row.int8_eval_s} s\n`);
+      process.stderr.write(`${m} ${type}${bc ? ' +bias_correction' : ''}${hs !== undefined ? ` histogram_sample ${hs}` : ''}: int8 top-1 ${row.int8_top1} % (drop ${row.drop_pt} pt), convert ${row.convert_s} s, eval ${row.int8_eval_s} s\n`);
     }
   }
 

@@ -3,6 +3,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { performance, PerformanceObserver } from 'perf_hooks';
 import { collectStatistics, Sample } from '../compiler/src/calibrate/collect';
+import { DEFAULT_HISTOGRAM_SAMPLE } from '../compiler/src/calibrate/sampled';
 import { computeThresholds } from '../compiler/src/calibrate/thresholds';
 import { isPtqError } from '../compiler/src/errors';
 import { Rng } from '../compiler/src/kernels/random';
@@ -20,17 +21,22 @@ import { ArchName, ARCHITECTURES } from '../scripts/fixtures/architectures';
  * against the plain onnxruntime float forward pass measured in the same process.
  *
  *   node -r @swc-node/register bench/calibration.ts [--samples 100] [--models mobilenetv2,resnet50]
- *        [--tensors stage|all] [--seed 7]
+ *        [--tensors stage|all] [--seed 7] [--histogram-sample 8192|0]
  *
  * Each model runs in a fresh child process (the same script with `--child <model>`), so its
  * peak RSS (`process.resourceUsage().maxRSS` at the end of the child) is its own. In the child:
  *  1. build the model and run the optimisation pipeline on it (BN folded, …): calibration runs
  *     on the optimised model, as the calibrate stage does;
  *  2. forward_ms: OrtEngine (1 thread), no fetched intermediates, 2 warm-up runs, then the
- *     median of 10 runs on one sample;
+ *     median of 20 runs on one sample — once before and once after the calibration, and the
+ *     mean of the two (the forward time of this shared VM drifts by ±20 % over seconds; taking
+ *     it on both sides of the calibration keeps the ratio from depending on which moment the
+ *     forward alone was timed);
  *  3. calibration_ms: wall time of the whole calibration over N samples — collectStatistics
- *     with its default engine (onnxruntime: it opens and releases its own sessions, pass 1 on
- *     the range model, pass 2 fetching every tensor) and computeThresholds 'kl' — of the
+ *     with its default engine and the calibrate stage's default `histogram_sample`
+ *     (DEFAULT_HISTOGRAM_SAMPLE: one pass on the statistics model of calibrate/sampled.ts;
+ *     `--histogram-sample 0`: the two passes, pass 1 on the range model, pass 2 fetching every
+ *     tensor) and computeThresholds 'kl' — of the
  *     tensors the calibrate stage asks thresholds for (`--tensors stage`, the default: every
  *     node on the BPU, bernoulli2), or of every float node output plus the float graph input
  *     (`--tensors all`). Samples are made lazily inside a function that starts the same stream
@@ -59,6 +65,8 @@ interface Options {
   seed: number;
   /** `all`: every float node output and float graph input; `stage`: what the calibrate stage asks for */
   tensors: 'all' | 'stage';
+  /** histogram values per tensor per sample (0: every value, two passes) */
+  histogramSample: number;
   child?: ArchName;
 }
 
@@ -78,7 +86,10 @@ interface Row {
   bench: 'calibration';
   model: string;
   samples: number;
+  /** mean of the medians before and after the calibration */
   forward_ms: number | null;
+  forward_ms_before?: number;
+  forward_ms_after?: number;
   calibration_ms: number | null;
   ratio: number | null;
   /** the same in CPU time of the process (user + system), less sensitive to a loaded machine */
@@ -86,6 +97,8 @@ interface Row {
   calibration_cpu_ms?: number;
   ratio_cpu?: number;
   tensor_set?: 'all' | 'stage';
+  /** histogram values per tensor per sample (0: every value, two passes) */
+  histogram_sample?: number;
   peak_rss_mb: number | null;
   rss_before_mb: number | null;
   maxrss_before_mb?: number;
@@ -99,7 +112,7 @@ interface Row {
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { models: ['mobilenetv2', 'resnet50'], samples: 100, seed: 7, tensors: 'stage' };
+  const o: Options = { models: ['mobilenetv2', 'resnet50'], samples: 100, seed: 7, tensors: 'stage', histogramSample: DEFAULT_HISTOGRAM_SAMPLE };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const v = argv[++i];
@@ -108,6 +121,7 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--samples') o.samples = Number(v);
     else if (a === '--seed') o.seed = Number(v);
     else if (a === '--child') o.child = v as ArchName;
+    else if (a === '--histogram-sample') o.histogramSample = Number(v);
     else if (a === '--tensors') {
       if (v !== 'all' && v !== 'stage') throw new Error(`--tensors must be all or stage, got ${v}`);
       o.tensors = v;
@@ -117,6 +131,7 @@ function parseArgs(argv: string[]): Options {
   for (const m of [...o.models, ...(o.child ? [o.child] : [])]) {
     if (!(m in ARCHITECTURES)) throw new Error(`unknown model '${m}' (${Object.keys(ARCHITECTURES).join(', ')})`);
   }
+  if (!(Number.isInteger(o.histogramSample) && o.histogramSample >= 0)) throw new Error(`--histogram-sample must be an integer >= 0, got ${o.histogramSample}`);
   if (!(Number.isInteger(o.samples) && o.samples >= 1)) throw new Error(`--samples must be a positive integer, got ${o.samples}`);
   return o;
 }
@@ -207,8 +222,28 @@ function sampleSource(model: Model, count: number, seed: number, timer: SampleTi
 
 const sum = (xs: number[] = []): number => xs.reduce((p, q) => p + q, 0);
 
+/** OrtEngine (1 thread) on `model`: 2 warm-up runs, then the medians of 20 runs' wall and CPU times. */
+async function forwardTimes(model: Model, feeds: Sample): Promise<{ ms: number; cpu: number }> {
+  const fwd = await OrtEngine.create(model, { threads: 1 });
+  try {
+    for (let i = 0; i < 2; i++) await fwd.run(feeds);
+    const ms: number[] = [];
+    const cpu: number[] = [];
+    for (let i = 0; i < 20; i++) {
+      const c0 = process.cpuUsage();
+      const t0 = now();
+      await fwd.run(feeds);
+      ms.push(now() - t0);
+      cpu.push(cpuMs(c0));
+    }
+    return { ms: median(ms), cpu: median(cpu) };
+  } finally {
+    await fwd.dispose();
+  }
+}
+
 async function child(name: ArchName, o: Options): Promise<Row> {
-  const row: Row = { bench: 'calibration', model: name, samples: o.samples, forward_ms: null, calibration_ms: null, ratio: null, peak_rss_mb: null, rss_before_mb: null, tensor_set: o.tensors };
+  const row: Row = { bench: 'calibration', model: name, samples: o.samples, forward_ms: null, calibration_ms: null, ratio: null, peak_rss_mb: null, rss_before_mb: null, tensor_set: o.tensors, histogram_sample: o.histogramSample };
   try {
     const { model } = ARCHITECTURES[name]({ seed: 1 });
     optimizeModel(model);
@@ -217,26 +252,10 @@ async function child(name: ArchName, o: Options): Promise<Row> {
     row.tensors = tensors.length;
     row.activation_elements = elements;
 
-    // plain float forward: 2 warm-up runs, median of 10
+    // plain float forward, before and after the calibration (see the file comment)
     const fwdTimer: SampleTimer = { pass: 0, passStart: [], gen: [] };
     const [feeds] = sampleSource(model, 1, o.seed, fwdTimer)();
-    const fwd = await OrtEngine.create(model, { threads: 1 });
-    try {
-      for (let i = 0; i < 2; i++) await fwd.run(feeds);
-      const ms: number[] = [];
-      const cpu: number[] = [];
-      for (let i = 0; i < 10; i++) {
-        const c0 = process.cpuUsage();
-        const t0 = now();
-        await fwd.run(feeds);
-        ms.push(now() - t0);
-        cpu.push(cpuMs(c0));
-      }
-      row.forward_ms = round(median(ms));
-      row.forward_cpu_ms = round(median(cpu));
-    } finally {
-      await fwd.dispose();
-    }
+    const before = await forwardTimes(model, feeds);
 
     row.rss_before_mb = mb(process.memoryUsage().rss);
     row.maxrss_before_mb = maxRssMb();
@@ -256,6 +275,7 @@ async function child(name: ArchName, o: Options): Promise<Row> {
     const t0 = now();
     let pass1End = t0;
     const stats = await collectStatistics(model, samples, tensors, {
+      ...(o.histogramSample > 0 ? { sample: o.histogramSample } : {}),
       onProgress: (p) => {
         if (p.pass === 1) pass1End = now();
       },
@@ -270,25 +290,32 @@ async function child(name: ArchName, o: Options): Promise<Row> {
       pass1_ms: round(pass1End - t0),
       pass2_ms: round(t2 - pass1End),
       pass1_samplegen_ms: round(timer.gen[1]),
-      pass2_samplegen_ms: round(timer.gen[2]),
+      pass2_samplegen_ms: round(timer.gen[2] ?? 0),
       pass1_gc_ms: round(await gcBetween(t0, pass1End)),
       pass2_gc_ms: round(await gcBetween(pass1End, t2)),
       thresholds_ms: round(t3 - t2),
     };
     gcObserver.disconnect();
+    // the peak of the calibration, before the second forward session exists
+    row.peak_rss_mb = maxRssMb();
+    const after = await forwardTimes(model, feeds);
+    row.forward_ms_before = round(before.ms);
+    row.forward_ms_after = round(after.ms);
+    row.forward_ms = round((before.ms + after.ms) / 2);
+    row.forward_cpu_ms = round((before.cpu + after.cpu) / 2);
     row.ratio = round(row.calibration_ms / (o.samples * row.forward_ms));
     row.ratio_cpu = round(row.calibration_cpu_ms / (o.samples * row.forward_cpu_ms));
   } catch (e) {
     row.error = message(e);
   }
-  row.peak_rss_mb = maxRssMb();
+  row.peak_rss_mb ??= maxRssMb();
   row.load_avg = os.loadavg().map(round);
   return row;
 }
 
 /** Run one model in a fresh process; its JSON line comes back on its stdout. */
 function spawnChild(name: ArchName, o: Options): Promise<Row> {
-  const args = ['-r', '@swc-node/register', __filename, '--child', name, '--samples', String(o.samples), '--seed', String(o.seed), '--tensors', o.tensors];
+  const args = ['-r', '@swc-node/register', __filename, '--child', name, '--samples', String(o.samples), '--seed', String(o.seed), '--tensors', o.tensors, '--histogram-sample', String(o.histogramSample)];
   return new Promise((resolve) => {
     const p = spawn(process.execPath, args, { cwd: path.resolve(__dirname, '..'), stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
@@ -310,9 +337,9 @@ function spawnChild(name: ArchName, o: Options): Promise<Row> {
 function printTable(rows: Row[]): void {
   const fmt = (v: number | null | undefined, d = 1): string => (v === null || v === undefined ? '-' : v.toFixed(d));
   const lines = [
-    ['model', 'samples', 'tensors', 'forward ms', 'calibration ms', 'ratio', 'ratio (cpu)', 'rss before MB', 'peak RSS MB', 'load', 'note'],
+    ['model', 'samples', 'hist. sample', 'tensors', 'forward ms', 'calibration ms', 'ratio', 'ratio (cpu)', 'rss before MB', 'peak RSS MB', 'load', 'note'],
     ...rows.map((r) => [
-      r.model, String(r.samples), `${r.tensors ?? '-'} (${r.tensor_set ?? '-'})`, fmt(r.forward_ms, 2), fmt(r.calibration_ms, 0), r.ratio === null ? '-' : `${r.ratio.toFixed(2)}x`,
+      r.model, String(r.samples), r.histogram_sample ? String(r.histogram_sample) : 'all', `${r.tensors ?? '-'} (${r.tensor_set ?? '-'})`, fmt(r.forward_ms, 2), fmt(r.calibration_ms, 0), r.ratio === null ? '-' : `${r.ratio.toFixed(2)}x`,
       r.ratio_cpu === undefined ? '-' : `${r.ratio_cpu.toFixed(2)}x`,
       fmt(r.rss_before_mb, 0), fmt(r.peak_rss_mb, 0), r.load_avg ? r.load_avg[0].toFixed(2) : '-', r.error ?? '',
     ]),

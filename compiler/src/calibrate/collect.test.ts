@@ -106,8 +106,8 @@ describe('collectStatistics', () => {
     expect(calls).toBe(2);
     expect(stats.samples).toBe(3);
     expect(progress).toEqual([
-      { pass: 1, samples: 1, total: undefined }, { pass: 1, samples: 2, total: undefined }, { pass: 1, samples: 3, total: undefined },
-      { pass: 2, samples: 1, total: 3 }, { pass: 2, samples: 2, total: 3 }, { pass: 2, samples: 3, total: 3 },
+      { pass: 1, what: 'ranges', samples: 1, total: undefined }, { pass: 1, what: 'ranges', samples: 2, total: undefined }, { pass: 1, what: 'ranges', samples: 3, total: undefined },
+      { pass: 2, what: 'histograms', samples: 1, total: 3 }, { pass: 2, what: 'histograms', samples: 2, total: 3 }, { pass: 2, what: 'histograms', samples: 3, total: 3 },
     ]);
     // async iterables that start over on every iteration are fine too
     const again = { async *[Symbol.asyncIterator](): AsyncGenerator<Sample> { yield* samplesOf(4, 3); } };

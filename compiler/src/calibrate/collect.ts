@@ -11,6 +11,7 @@ import { OrtEngine } from '../runtime/ort';
 import { ReferenceEngine } from '../runtime/reference';
 import { chooseEngine } from '../runtime/select';
 import { FloatData, HISTOGRAM_BINS, HistogramObserver, MinMaxObserver, RangeSummary } from './observers';
+import { collectSampled } from './sampled';
 
 /** One calibration sample: a tensor per model input. */
 export type Sample = Record<string, Tensor>;
@@ -23,8 +24,10 @@ export type Sample = Record<string, Tensor>;
 export type SampleSource = Iterable<Sample> | AsyncIterable<Sample> | (() => Iterable<Sample> | AsyncIterable<Sample>);
 
 export interface CollectProgress {
-  /** 1: min/max, 2: histograms */
+  /** 1: min/max (or, sampled, everything), 2: histograms (or, sampled, a rare exact pass) */
   pass: 1 | 2;
+  /** what the pass collects: 'ranges', 'histograms', 'ranges and histograms' (one pass, `sample`) */
+  what: string;
   /** samples done in this pass */
   samples: number;
   /** samples in the pass, when known (pass 2) */
@@ -42,6 +45,13 @@ export interface CollectOptions {
   perChannel?: boolean;
   /** histogram bins (default 2048) */
   bins?: number;
+  /**
+   * Histogram values per tensor per sample: with a number, ONE pass collects the exact ranges and
+   * histograms of a fixed subsample of each larger tensor (calibrate/sampled.ts; the default of
+   * the calibrate stage, DEFAULT_HISTOGRAM_SAMPLE); without, two passes count every value. Taken
+   * only with an engine collectStatistics opens itself ('ort', 'reference' or the default).
+   */
+  sample?: number;
   onProgress?: (p: CollectProgress) => void;
 }
 
@@ -53,6 +63,8 @@ export interface TensorStatistics extends RangeSummary {
   binWidth: number;
   /** elements exactly 0 (included in histogram[0]) */
   zeros: number;
+  /** values counted in the histogram, when it is taken from a subsample (`sample`) */
+  histogramValues?: number;
 }
 
 export interface CalibrationStatistics {
@@ -92,6 +104,7 @@ const ORT_FALLBACK = new Set(['E_ORT_MISSING', 'E_ORT_LOAD', 'E_ORT_DTYPE']);
 export async function collectStatistics(model: Model, samples: SampleSource, tensors: string[], opts: CollectOptions = {}): Promise<CalibrationStatistics> {
   const names = [...new Set(tensors)];
   const choice = engineChoice(model, opts.engine);
+  if (opts.sample !== undefined && typeof choice !== 'object') return sampledStatistics(model, samples, names, { ...opts, sample: opts.sample, engine: choice });
   const { ranges, count, fetchEngine } = await rangePass(model, samples, names, opts.perChannel ?? false, choice, opts.onProgress);
   const inputs = new Set(model.graph.realInputs.map((v) => v.name));
   const fetched = names.filter((n) => !inputs.has(n));
@@ -126,6 +139,38 @@ export async function collectStatistics(model: Model, samples: SampleSource, ten
   } finally {
     if (pass2?.owned) await pass2.engine.dispose();
   }
+}
+
+/** The one-pass collection (calibrate/sampled.ts), with the exact passes for what it cannot settle. */
+async function sampledStatistics(model: Model, samples: SampleSource, names: string[], opts: CollectOptions & { sample: number }): Promise<CalibrationStatistics> {
+  checkTensorNames(model, names);
+  checkReiterable(samples);
+  const facts = inferShapes(model, { apply: false });
+  for (const n of names) {
+    const dtype = facts.get(n)?.dtype;
+    if (dtype && !isFloat(dtype)) throw dtypeError(n, dtype);
+  }
+  const progress = opts.onProgress;
+  const exactOpts = {
+    engine: opts.engine,
+    perChannel: opts.perChannel,
+    bins: opts.bins,
+    onProgress: progress && ((p: CollectProgress) => progress({ ...p, pass: 2, what: `exact ${p.what}` })),
+  };
+  const stats = await collectSampled(
+    model,
+    samples,
+    names,
+    opts,
+    (some, kind) => (kind === 'statistics' ? collectStatistics(model, samples, some, exactOpts) : collectRanges(model, samples, some, exactOpts)),
+    async (engine, source, visit) => {
+      const count = await runPass(engine, source, [], 1, undefined, progress && ((p) => progress({ ...p, what: 'ranges and histograms' })), visit);
+      if (count === 0) throw noSamplesError();
+      return count;
+    },
+    floatData,
+  );
+  return stats;
 }
 
 /**
@@ -173,8 +218,7 @@ async function rangePass(
   const ranges = new Map(names.map((n) => [n, new MinMaxObserver(perChannel)]));
   const inputs = new Set(model.graph.realInputs.map((v) => v.name));
   const fetched = names.filter((n) => !inputs.has(n));
-  const noSamples = (): PtqError =>
-    new PtqError('E_CALIBRATION_DATA', 'no calibration samples were given', { fix: 'point cal_data_dir at a folder with at least one sample per input' });
+  const noSamples = noSamplesError;
 
   const ranged = typeof choice === 'object' || choice === 'reference' ? undefined : await openRangeEngine(model, names, facts, perChannel, choice);
   if (!ranged) {
@@ -222,7 +266,11 @@ async function rangePass(
   }
 }
 
-type Visit = (out: Record<string, Tensor>, feeds: Sample) => void;
+function noSamplesError(): PtqError {
+  return new PtqError('E_CALIBRATION_DATA', 'no calibration samples were given', { fix: 'point cal_data_dir at a folder with at least one sample per input' });
+}
+
+type Visit = (out: Record<string, Tensor>, feeds: Sample) => void | Promise<void>;
 
 /** Run every sample once, handing the outputs (with `fetch`) to `visit`; returns the sample count. */
 async function runPass(engine: Engine, samples: SampleSource, fetch: string[], pass: 1 | 2, total: number | undefined, onProgress: CollectOptions['onProgress'], visit: Visit): Promise<number> {
@@ -230,9 +278,9 @@ async function runPass(engine: Engine, samples: SampleSource, fetch: string[], p
   for await (const feeds of typeof samples === 'function' ? samples() : samples) {
     const out = await engine.run(feeds, { fetch });
     // graph inputs are not fetched: their values are the feeds
-    visit(Object.keys(feeds).length ? { ...feeds, ...out } : out, feeds);
+    await visit(Object.keys(feeds).length ? { ...feeds, ...out } : out, feeds);
     done++;
-    onProgress?.({ pass, samples: done, total });
+    onProgress?.({ pass, what: pass === 1 ? 'ranges' : 'histograms', samples: done, total });
   }
   return done;
 }

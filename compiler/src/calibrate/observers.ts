@@ -9,6 +9,8 @@
  * a sample is read once and never kept. NaN and ±Infinity are skipped and counted.
  */
 
+import { countingCore, CountingCore, GrowingCounter, GrowingState } from './counting';
+
 /** Activation data the observers read (float16 is widened to float32 by the caller). */
 export type FloatData = Float32Array | Float64Array;
 
@@ -18,7 +20,9 @@ export const HISTOGRAM_BINS = 2048;
 // ---------------------------------------------------------------- kernels
 
 // bound once: global lookups are slow inside vm contexts (jest runs tests in one)
-const { abs, floor, max, min } = Math;
+const { floor, max, min } = Math;
+
+const core = countingCore();
 
 /**
  * Fold `data[from..to)` into the running range `acc[2k]` (min) and `acc[2k+1]` (max).
@@ -43,94 +47,8 @@ export function accumulateRange(data: FloatData, from: number, to: number, acc: 
   return skipped;
 }
 
-/**
- * Count |data[from..to)| into `hist` (equal bins starting at 0; `binsPerUnit` = bins / range).
- * Values beyond the range go to the last bin. Adds to `tally[0]` the elements that were not
- * finite (skipped) and to `tally[1]` those exactly 0 (counted in bin 0 too).
- *
- * `hist` holds `lanes` equal histograms side by side (length lanes × bins; lanes 1 or 4), which
- * the caller adds up: element i goes to lane i mod lanes. Four lanes let consecutive elements
- * that fall in the same bin (a run of zeros after a ReLU) increment different counters, so the
- * loop does not wait for the previous increment (2.5–4× faster than one lane).
- */
-export function accumulateHistogram(data: FloatData, from: number, to: number, hist: Float64Array, binsPerUnit: number, tally: Float64Array, lanes: 1 | 4 = 1): void {
-  const bins = hist.length / lanes;
-  if (lanes === 4 && data instanceof Float32Array) {
-    histogramF32x4(data, from, to, hist, bins, binsPerUnit, tally);
-    return;
-  }
-  const last = bins - 1;
-  let skipped = 0;
-  let zeros = 0;
-  for (let i = from; i < to; i++) {
-    const v = data[i];
-    if (v - v !== 0) {
-      skipped++;
-      continue;
-    }
-    if (v === 0) zeros++;
-    const k = floor(abs(v) * binsPerUnit);
-    hist[(i % lanes) * bins + (k < last ? k : last)]++;
-  }
-  tally[0] += skipped;
-  tally[1] += zeros;
-}
-
-/**
- * The four-lane float32 kernel, without data-dependent branches: zeros and non-finite values
- * are counted from the bit patterns (|bits| = 0: ±0; exponent all ones: NaN/±Infinity);
- * non-finite values land in the last bin (NaN < last is false) and are taken out of it after.
- */
-function histogramF32x4(data: Float32Array, from: number, to: number, hist: Float64Array, bins: number, binsPerUnit: number, tally: Float64Array): void {
-  const bits = new Int32Array(data.buffer, data.byteOffset, data.length);
-  const last = bins - 1;
-  const l1 = bins;
-  const l2 = 2 * bins;
-  const l3 = 3 * bins;
-  let zeros = 0;
-  let special = 0;
-  // the lane of element i is i mod 4 (as in the generic loop), whatever `from` is
-  let i = from;
-  for (; i < to && (i & 3) !== 0; i++) {
-    const b = bits[i] & 0x7fffffff;
-    zeros += (b - 1) >>> 31;
-    special += ((b + 0x00800000) | 0) >>> 31;
-    const x = abs(data[i]) * binsPerUnit;
-    hist[(i & 3) * bins + (x < last ? x | 0 : last)]++;
-  }
-  for (; i + 3 < to; i += 4) {
-    const b0 = bits[i] & 0x7fffffff;
-    const b1 = bits[i + 1] & 0x7fffffff;
-    const b2 = bits[i + 2] & 0x7fffffff;
-    const b3 = bits[i + 3] & 0x7fffffff;
-    zeros += ((b0 - 1) >>> 31) + ((b1 - 1) >>> 31) + ((b2 - 1) >>> 31) + ((b3 - 1) >>> 31);
-    special += (((b0 + 0x00800000) | 0) >>> 31) + (((b1 + 0x00800000) | 0) >>> 31) + (((b2 + 0x00800000) | 0) >>> 31) + (((b3 + 0x00800000) | 0) >>> 31);
-    const x0 = abs(data[i]) * binsPerUnit;
-    const x1 = abs(data[i + 1]) * binsPerUnit;
-    const x2 = abs(data[i + 2]) * binsPerUnit;
-    const x3 = abs(data[i + 3]) * binsPerUnit;
-    hist[x0 < last ? x0 | 0 : last]++;
-    hist[l1 + (x1 < last ? x1 | 0 : last)]++;
-    hist[l2 + (x2 < last ? x2 | 0 : last)]++;
-    hist[l3 + (x3 < last ? x3 | 0 : last)]++;
-  }
-  for (; i < to; i++) {
-    const b = bits[i] & 0x7fffffff;
-    zeros += (b - 1) >>> 31;
-    special += ((b + 0x00800000) | 0) >>> 31;
-    const x = abs(data[i]) * binsPerUnit;
-    hist[(i & 3) * bins + (x < last ? x | 0 : last)]++;
-  }
-  if (special > 0) {
-    // take the non-finite elements back out of the last bins of their lanes
-    for (let j = from; j < to; j++) {
-      const v = data[j];
-      if (v - v !== 0) hist[(j & 3) * bins + last]--;
-    }
-  }
-  tally[0] += special;
-  tally[1] += zeros;
-}
+/** Count |data[from..to)| into a histogram (countingCore's kernel; see CountingCore.accumulateHistogram). */
+export const accumulateHistogram: CountingCore['accumulateHistogram'] = core.accumulateHistogram;
 
 /** Channels (axis 1) and elements per channel per batch item of an NCHW-like shape; rank < 2 is one channel. */
 export function channelLayout(dims: readonly number[]): { outer: number; channels: number; inner: number } {
@@ -212,6 +130,15 @@ export class MinMaxObserver {
       acc[k] = min(acc[k], a);
       acc[k + 1] = max(acc[k + 1], b);
     }
+  }
+
+  /** max(|min|, |max|) of what was folded in so far (0 before anything). */
+  absmax(): number {
+    const acc = this.acc;
+    if (!acc) return 0;
+    let a = 0;
+    for (let k = 0; k < acc.length; k += 2) if (acc[k] <= acc[k + 1]) a = max(a, -acc[k], acc[k + 1]);
+    return a;
   }
 
   /** False once a non-finite bound was folded in by observeRanges. */
@@ -311,4 +238,101 @@ export class HistogramObserver {
   get zeros(): number {
     return this.tally[1];
   }
+}
+
+// ---------------------------------------------------------------- one pass: growing range
+
+/**
+ * A histogram of |x| whose range grows with the data, for statistics taken in one pass (when
+ * the final absmax is not known yet while counting; calibrate/sampled.ts). The range is a
+ * power of two R = 2^e, the smallest that holds every absmax seen, split into `fineBins` equal
+ * bins. When a sample's absmax exceeds R, R doubles as often as needed and each doubling adds
+ * neighbouring bins pairwise: bin k of the wider histogram is exactly bins 2k and 2k+1 of the
+ * narrower one, so no count moves to a bin it does not belong to.
+ *
+ * `growingToFixed(state, range, bins)` then gives what HistogramObserver would hold over [0, range] (range =
+ * the final absmax, R/2 < range ≤ R), by spreading each fine bin's count over the fixed bins its
+ * interval overlaps, in proportion to the overlap (values inside a fine bin are taken as evenly
+ * spread). With fineBins = 2 × bins a fine bin is narrower than a fixed bin (R / fineBins <
+ * range / bins), so a count moves at most across one boundary; the zeros (fine bin 0 ⊂ fixed
+ * bin 0) stay in bin 0 exactly.
+ */
+export class GrowingHistogram {
+  private readonly counter: GrowingCounter;
+
+  /**
+   * `lanes` 4 for many values a sample (the four-lane kernel), 1 for a large `fineBins` (few
+   * values into a big table: four copies would only cost cache).
+   */
+  constructor(
+    readonly fineBins = 2 * HISTOGRAM_BINS,
+    readonly lanes: 1 | 4 = 4,
+  ) {
+    if (!Number.isInteger(fineBins) || fineBins < 2 || (fineBins & (fineBins - 1)) !== 0) {
+      throw new Error(`GrowingHistogram: fineBins must be a power of two >= 2, got ${fineBins}`);
+    }
+    this.counter = core.growing(fineBins, lanes);
+  }
+
+  /**
+   * Fold in values whose largest |x| is at most `absmax` (the caller knows it exactly, e.g.
+   * reduced next to the activations; a value beyond it is counted in the last bin).
+   * Non-finite values are skipped and counted (`nonFinite`).
+   */
+  observe(data: FloatData, absmax: number): void {
+    this.counter.observe(data, absmax);
+  }
+
+  /** What was counted so far (what a worker hands back, see calibrate/counting.ts). */
+  state(): GrowingState {
+    return this.counter.state();
+  }
+}
+
+/** Elements counted (finite ones) in a growing histogram's state. */
+export function growingTotal(s: GrowingState): number {
+  let t = s.onlyZeros;
+  for (let k = 0; k < s.fine.length; k++) t += s.fine[k];
+  return t;
+}
+
+/**
+ * A growing histogram's counts over [0, range] in `bins` equal bins (range ≥ every absmax
+ * observed), as HistogramObserver lays them out (see GrowingHistogram).
+ */
+export function growingToFixed(s: GrowingState, range: number, bins = HISTOGRAM_BINS): Float64Array {
+  const out = new Float64Array(bins);
+  const fine = s.fine;
+  out[0] += s.onlyZeros;
+  if (s.exponent === null) return out;
+  if (!(range > 0)) {
+    for (let j = 0; j < fine.length; j++) out[0] += fine[j];
+    return out;
+  }
+  const width = 2 ** s.exponent / s.fineBins;
+  const perUnit = bins / range;
+  const last = bins - 1;
+  for (let j = 0; j < fine.length; j++) {
+    const c = fine[j];
+    if (c === 0) continue;
+    // the values of fine bin j lie in [a, b), and none beyond the range
+    const a = j * width * perUnit;
+    const b = min((j + 1) * width, range) * perUnit;
+    const first = floor(a);
+    if (!(b > a) || first >= last) {
+      out[min(first, last)] += c;
+      continue;
+    }
+    const span = b - a;
+    let k = first;
+    let from = a;
+    while (from < b && k < last) {
+      const to = min(k + 1, b);
+      out[k] += (c * (to - from)) / span;
+      from = to;
+      k++;
+    }
+    if (from < b) out[last] += (c * (b - from)) / span;
+  }
+  return out;
 }

@@ -177,6 +177,7 @@ export function normalize(
       perChannel: cp.per_channel ?? DEFAULTS.per_channel,
       // nx-ptq's own key: present only when written (absent = off)
       ...(cp.bias_correction !== undefined ? { biasCorrection: cp.bias_correction } : {}),
+      ...(cp.histogram_sample !== undefined ? { histogramSample: cp.histogram_sample } : {}),
       preprocessOn: cp.preprocess_on ?? DEFAULTS.preprocess_on,
       runOnCpu,
       runOnBpu,

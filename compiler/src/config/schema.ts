@@ -345,6 +345,8 @@ export const calibrationParametersSchema = z.strictObject({
   per_channel: field(bool),
   /** nx-ptq extension (not in the reference): fast bias correction of Conv/Gemm biases, default False */
   bias_correction: field(bool),
+  /** nx-ptq extension: histogram values per tensor per sample (one pass), 0 = every value (two passes); default 8192 */
+  histogram_sample: field(integer((n) => n >= 0 && n <= 2 ** 31, '0 (every value) or a number of values')),
   run_on_cpu: field(list(nameItem)),
   run_on_bpu: field(list(nameItem)),
   optimization: field(choice(OPTIMIZATIONS)),

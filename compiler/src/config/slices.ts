@@ -123,6 +123,7 @@ export function stageSlices(cfg: PtqConfig): StageSlices {
       max_percentile: cal.maxPercentile,
       per_channel: cal.perChannel,
       ...(cal.biasCorrection ? { bias_correction: true } : {}),
+      ...(cal.histogramSample !== undefined ? { histogram_sample: cal.histogramSample } : {}),
       debug_mode: model.debugMode,
       node_info: nodes,
       inputs: inputsView(cfg, ['input_name', 'input_type_train', 'input_layout_train', 'input_type_rt', 'input_space_and_range']),

@@ -143,6 +143,12 @@ export interface CalibrationParameters {
    * output shift its weight quantization causes on the calibration data (calibrate/bias-correction.ts)
    */
   biasCorrection?: boolean;
+  /**
+   * `histogram_sample` (nx-ptq extension): the histograms of |x| take at most this many values
+   * of each tensor per sample, in one pass with the exact ranges (calibrate/sampled.ts); 0 counts
+   * every value in two passes. Absent: DEFAULT_HISTOGRAM_SAMPLE.
+   */
+  histogramSample?: number;
   /** `preprocess_on` (default false) */
   preprocessOn: boolean;
   /** `run_on_cpu` */

@@ -1,6 +1,7 @@
 import { computeBiasCorrections } from '../calibrate/bias-correction';
 import { collectRanges, collectStatistics, Sample } from '../calibrate/collect';
 import { equalizationScales, equalizationSites } from '../calibrate/equalize';
+import { DEFAULT_HISTOGRAM_SAMPLE } from '../calibrate/sampled';
 import { CalibrationType, PtqConfig } from '../config';
 import { isPtqError, PtqError } from '../errors';
 import { saveModel, writeFileAtomic } from '../onnx/encode';
@@ -67,6 +68,8 @@ export interface CalibrationJson {
   per_channel: boolean;
   /** calibration samples used for the statistics */
   samples: number;
+  /** `histogram_sample`: histogram values per tensor per sample (0: every value), for the data-driven methods */
+  histogram_sample?: number;
   /** samples the candidates were scored on */
   scoring_samples: number;
   candidates: { method: string; max_percentile?: number; score: number }[];
@@ -189,11 +192,18 @@ async function fromData(cfg: PtqConfig, model: Model, base: Omit<QuantizeSpec, '
     }
     const bars: ProgressReporter[] = [];
     const exact = preprocessThresholds(model);
+    const sample = cfg.calibration.histogramSample ?? DEFAULT_HISTOGRAM_SAMPLE;
+    log(
+      sample > 0
+        ? `INFO calibration statistics: one pass, exact ranges, |x| histograms of at most ${sample} value(s) per tensor per sample (histogram_sample)`
+        : 'INFO calibration statistics: two passes, ranges then |x| histograms of every value (histogram_sample: 0)',
+    );
     const stats = await collectStatistics(model, sampleSource(set), tensors.filter((t) => exact[t] === undefined), {
       engine: engineName,
       perChannel,
+      ...(sample > 0 ? { sample } : {}),
       onProgress: (p) => {
-        bars[p.pass - 1] ??= createProgress(`calibration pass ${p.pass}/2 (${p.pass === 1 ? 'ranges' : 'histograms'})`, set.count, { stream: logStream(log) });
+        bars[p.pass - 1] ??= createProgress(`calibration pass ${p.pass} (${p.what})`, set.count, { stream: logStream(log) });
         if (p.pass === 2) bars[0]?.finish();
         bars[p.pass - 1].update(p.samples, set.count);
       },
@@ -205,7 +215,7 @@ async function fromData(cfg: PtqConfig, model: Model, base: Omit<QuantizeSpec, '
       const c: Candidate = type === 'kl' ? { method: 'kl' } : maxPercentile < 1 ? { method: 'percentile', maxPercentile } : { method: 'max' };
       const th = candidateThresholds(stats.tensors, c, perChannel, exact, tensors);
       return {
-        header: { method: c.method, ...(c.maxPercentile !== undefined ? { max_percentile: c.maxPercentile } : {}), per_channel: perChannel, samples: stats.samples, scoring_samples: 0, candidates: [] },
+        header: { method: c.method, ...(c.maxPercentile !== undefined ? { max_percentile: c.maxPercentile } : {}), per_channel: perChannel, samples: stats.samples, histogram_sample: sample, scoring_samples: 0, candidates: [] },
         tensors: entries(th),
       };
     }
@@ -225,7 +235,7 @@ async function fromData(cfg: PtqConfig, model: Model, base: Omit<QuantizeSpec, '
     const winner = cands[best];
     log(`INFO Select ${winner.c.method === 'percentile' ? `max-percentile ${winner.c.maxPercentile}` : winner.c.method} method.`);
     const candidates: CalibrationJson['candidates'] = cands.map(({ c }, k) => ({ method: c.method, ...(c.maxPercentile !== undefined ? { max_percentile: c.maxPercentile } : {}), score: scores[k] }));
-    const header = { per_channel: perChannel, samples: stats.samples, scoring_samples: scorer.sampleCount, candidates };
+    const header = { per_channel: perChannel, samples: stats.samples, histogram_sample: sample, scoring_samples: scorer.sampleCount, candidates };
     if (type === 'default') {
       return { header: { method: winner.c.method, ...(winner.c.maxPercentile !== undefined ? { max_percentile: winner.c.maxPercentile } : {}), ...header }, tensors: entries(winner.th) };
     }

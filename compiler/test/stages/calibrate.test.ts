@@ -384,8 +384,11 @@ describe('MobileNetV2 (0.35, 32×32), rgb fed as nv12, calibration_type default'
     expect(j.scoring_samples).toBe(12);
     expect(lines).toContainEqual(expect.stringMatching(/^INFO Select (max|max-percentile 0\.99995|kl) method\.$/));
     expect(lines.filter((l) => /output cosine similarity 0\.9\d+/.test(l))).toHaveLength(3);
-    expect(lines.some((l) => /calibration pass 1\/2 .*12\/12/.test(l))).toBe(true);
-    expect(lines.some((l) => /calibration pass 2\/2 .*12\/12/.test(l))).toBe(true);
+    // one pass (histogram_sample, by default 8192): ranges and histograms together
+    expect(lines).toContain('INFO calibration statistics: one pass, exact ranges, |x| histograms of at most 8192 value(s) per tensor per sample (histogram_sample)');
+    expect(lines.some((l) => /calibration pass 1 \(ranges and histograms\): 12\/12/.test(l))).toBe(true);
+    expect(lines.some((l) => /calibration pass 2/.test(l))).toBe(false);
+    expect(j.histogram_sample).toBe(8192);
     for (const t of Object.values(j.tensors)) expect(t.scale).toBe(Math.fround(t.threshold / 127));
   });
 
