@@ -80,7 +80,9 @@ const ORT_FALLBACK = new Set(['E_ORT_MISSING', 'E_ORT_LOAD', 'E_ORT_DTYPE']);
 
 /**
  * Statistics of the named tensors (graph inputs or node outputs) over the calibration
- * samples, in two streaming passes: pass 1 runs every sample and folds min/max/absmax
+ * samples. With `opts.sample` (the calibrate stage's default): one pass, exact ranges and
+ * histograms of a fixed subsample of each larger tensor (calibrate/sampled.ts, README.md).
+ * Without: two streaming passes: pass 1 runs every sample and folds min/max/absmax
  * (per tensor, and per channel when asked); pass 2 runs every sample again and counts |x|
  * into a histogram over [0, absmax of pass 1].
  *

@@ -5,8 +5,11 @@
  * Two streaming passes over the calibration set:
  *  1. `MinMaxObserver`: min, max and absmax per tensor, optionally per channel (axis 1);
  *  2. `HistogramObserver`: a fixed-range histogram of |x| over [0, absmax of pass 1].
- * Each observer holds O(bins + channels) numbers, whatever the number of samples; the data of
- * a sample is read once and never kept. NaN and ±Infinity are skipped and counted.
+ * Or one pass (calibrate/sampled.ts): the ranges reduced by onnxruntime, and a
+ * `GrowingHistogram` whose power-of-two range follows the absmax seen so far, laid out over the
+ * final absmax at the end (growingToFixed). Each observer holds O(bins + channels) numbers,
+ * whatever the number of samples; the data of a sample is read once and never kept. NaN and
+ * ±Infinity are skipped and counted. The counting kernels are calibrate/counting.ts's.
  */
 
 import { countingCore, CountingCore, GrowingCounter, GrowingState } from './counting';

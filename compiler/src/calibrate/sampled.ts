@@ -38,16 +38,19 @@ export const DEFAULT_HISTOGRAM_SAMPLE = 8192;
  *    flattened tensor (Slice with step k = ⌈elements / sample⌉). The same positions in every
  *    sample: the histogram estimates the distribution of |x| over the tensor from ≈ `sample`
  *    values per sample (819 200 per tensor with 100 samples and the default 8192).
- * The histogram counts into a range that grows by powers of two with each sample's exact absmax
- * (GrowingHistogram), and is laid out over [0, final absmax] in `bins` bins at the end. Tensors
- * with at most `sample` elements are counted whole: their statistics equal the two-pass ones
- * (up to the proportional re-binning of GrowingHistogram.toFixed).
+ * The outputs of known size come out of onnxruntime packed into one tensor (unpack). The
+ * histogram counts into a range that grows by powers of two with each sample's exact absmax
+ * (GrowingHistogram), and is laid out over [0, final absmax] in `bins` bins at the end
+ * (growingToFixed). Tensors with at most `sample` elements are counted whole: their statistics
+ * equal the two-pass ones up to that re-binning (≤ 1/16 of a bin). The counting runs in a
+ * worker thread (counting.ts) while onnxruntime computes the next sample.
  *
  * Non-finite values: a tensor whose reduced range or observed values hold NaN/±Infinity is
  * collected again by the exact two-pass collection (which skips and counts them).
  *
- * Memory: per tensor 2 numbers per channel and 4 × 2 × `bins` bytes of counts (16 KiB at 2048
- * bins), plus one sample's subsampled values; O(tensors × (bins + channels)).
+ * Memory: per tensor 2 numbers per channel and 4 lanes × 2 × `bins` Uint32 counts (64 KiB at 2048
+ * bins; 256 KiB for a tensor counted whole), plus at most three samples' subsampled values in
+ * flight; O(tensors × (bins + channels)).
  */
 export async function collectSampled(
   model: Model,

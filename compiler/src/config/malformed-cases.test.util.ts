@@ -282,6 +282,8 @@ export const cases: Case[] = [
   { name: 'per_channel with default', edit: set(['c.per_channel', 'True']), key: 'per_channel', line: `${C}.per_channel` },
   { name: 'per_channel text', edit: set(['c.per_channel', "'sometimes'"]), key: 'per_channel', line: `${C}.per_channel` },
   { name: 'bias_correction text', edit: set(['c.bias_correction', "'often'"]), key: 'bias_correction', line: `${C}.bias_correction` },
+  { name: 'histogram_sample negative', edit: set(['c.histogram_sample', '-1']), key: 'histogram_sample', line: `${C}.histogram_sample` },
+  { name: 'histogram_sample fraction', edit: set(['c.histogram_sample', '0.5']), key: 'histogram_sample', line: `${C}.histogram_sample` },
   { name: 'run_on_cpu mapping', edit: set(['c.run_on_cpu', '{a: 1}']), key: 'run_on_cpu', line: `${C}.run_on_cpu` },
   { name: 'run_on_cpu blank entry', edit: set(['c.run_on_cpu', "'a;;b'"]), key: 'run_on_cpu', line: `${C}.run_on_cpu` },
   { name: 'run_on_cpu and run_on_bpu overlap', edit: set(['c.run_on_cpu', "'a; b'"], ['c.run_on_bpu', "'b'"]), key: 'run_on_bpu', line: `${C}.run_on_bpu` },

@@ -91,6 +91,7 @@ model_parameters: {output_model_file_prefix: net, march: bayes, onnx_model: /x/y
     ['calibration_type', sub('calibration_type: kl', 'calibration_type: max'), ['calibrate', 'compile']],
     ['calibration_type skip (no data)', sub('calibration_type: kl', 'calibration_type: skip'), ['preprocess', 'calibrate', 'compile']],
     ['per_channel', sub('calibration_type: kl', 'calibration_type: kl\n  per_channel: True'), ['calibrate', 'compile']],
+    ['histogram_sample (ours: not recorded in the .bin)', sub('calibration_type: kl', 'calibration_type: kl\n  histogram_sample: 0'), ['calibrate']],
     ['run_on_cpu', sub('calibration_type: kl', 'calibration_type: kl\n  run_on_cpu: conv1'), ['calibrate', 'quantize', 'compile']],
     ['optimization', sub('calibration_type: kl', 'calibration_type: kl\n  optimization: set_model_output_int16'), ['quantize', 'compile']],
     ['cal_data_type', sub('cal_data_type: float32', 'cal_data_type: uint8'), ['preprocess', 'compile']],
