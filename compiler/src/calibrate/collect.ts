@@ -145,13 +145,7 @@ export async function collectStatistics(model: Model, samples: SampleSource, ten
 
 /** The one-pass collection (calibrate/sampled.ts), with the exact passes for what it cannot settle. */
 async function sampledStatistics(model: Model, samples: SampleSource, names: string[], opts: CollectOptions & { sample: number }): Promise<CalibrationStatistics> {
-  checkTensorNames(model, names);
-  checkReiterable(samples);
-  const facts = inferShapes(model, { apply: false });
-  for (const n of names) {
-    const dtype = facts.get(n)?.dtype;
-    if (dtype && !isFloat(dtype)) throw dtypeError(n, dtype);
-  }
+  checkRequest(model, samples, names);
   const progress = opts.onProgress;
   const exactOpts = {
     engine: opts.engine,
@@ -210,13 +204,7 @@ async function rangePass(
   choice: EngineChoice,
   onProgress: CollectOptions['onProgress'],
 ): Promise<{ ranges: Map<string, MinMaxObserver>; count: number; fetchEngine?: { engine: Engine; owned: boolean } }> {
-  checkTensorNames(model, names);
-  checkReiterable(samples);
-  const facts = inferShapes(model, { apply: false });
-  for (const n of names) {
-    const dtype = facts.get(n)?.dtype;
-    if (dtype && !isFloat(dtype)) throw dtypeError(n, dtype);
-  }
+  const facts = checkRequest(model, samples, names);
   const ranges = new Map(names.map((n) => [n, new MinMaxObserver(perChannel)]));
   const inputs = new Set(model.graph.realInputs.map((v) => v.name));
   const fetched = names.filter((n) => !inputs.has(n));
@@ -385,6 +373,18 @@ export function rangeModel(model: Model, names: string[], facts: Map<string, Val
   // (nothing to reduce or fetch: the model's own outputs keep it a valid model)
   if (outputs.length) g.outputs = outputs.map((o) => ({ name: o }));
   return { model: m, reduced, raw };
+}
+
+/** The names exist and are float, the samples can be read more than once; the value facts of the model. */
+function checkRequest(model: Model, samples: SampleSource, names: string[]): Map<string, ValueFacts> {
+  checkTensorNames(model, names);
+  checkReiterable(samples);
+  const facts = inferShapes(model, { apply: false });
+  for (const n of names) {
+    const dtype = facts.get(n)?.dtype;
+    if (dtype && !isFloat(dtype)) throw dtypeError(n, dtype);
+  }
+  return facts;
 }
 
 function checkTensorNames(model: Model, tensors: string[]): void {
