@@ -153,7 +153,7 @@ async function sampledStatistics(model: Model, samples: SampleSource, names: str
     bins: opts.bins,
     onProgress: progress && ((p: CollectProgress) => progress({ ...p, pass: 2, what: `exact ${p.what}` })),
   };
-  const stats = await collectSampled(
+  return collectSampled(
     model,
     samples,
     names,
@@ -166,7 +166,6 @@ async function sampledStatistics(model: Model, samples: SampleSource, names: str
     },
     floatData,
   );
-  return stats;
 }
 
 /**
@@ -208,7 +207,6 @@ async function rangePass(
   const ranges = new Map(names.map((n) => [n, new MinMaxObserver(perChannel)]));
   const inputs = new Set(model.graph.realInputs.map((v) => v.name));
   const fetched = names.filter((n) => !inputs.has(n));
-  const noSamples = noSamplesError;
 
   const ranged = typeof choice === 'object' || choice === 'reference' ? undefined : await openRangeEngine(model, names, facts, perChannel, choice);
   if (!ranged) {
@@ -220,7 +218,7 @@ async function rangePass(
           ranges.get(name)!.observe(floatData(t, name), t.dims);
         }
       });
-      if (count === 0) throw noSamples();
+      if (count === 0) throw noSamplesError();
       return { ranges, count, fetchEngine };
     } catch (e) {
       if (fetchEngine.owned) await fetchEngine.engine.dispose();
@@ -239,7 +237,7 @@ async function rangePass(
   } finally {
     await ranged.engine.dispose();
   }
-  if (count === 0) throw noSamples();
+  if (count === 0) throw noSamplesError();
   const redo = [...ranged.plan.reduced.keys()].filter((n) => !ranges.get(n)!.finite());
   if (!redo.length) return { ranges, count };
   // non-finite values in a reduced range: the range of the finite values, from the values

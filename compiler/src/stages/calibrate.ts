@@ -49,12 +49,17 @@ import { hasQdq, stripQdq } from './qdq';
  * JSON (`per_channel`) and the tensor's threshold is their maximum — which is the per-tensor
  * threshold again. A warning says so.
  *
+ * Statistics (calibrate/README.md): by default one pass with the exact ranges and |x|
+ * histograms of at most `histogram_sample` (an nx-ptq key, default 8192) values of each tensor
+ * per sample; `histogram_sample: 0` counts every value in two passes.
+ *
  * `bias_correction: True` (an nx-ptq key): after the thresholds, the mean output shift of each
  * BPU Conv/Gemm's int8 weights over the calibration data (calibrate/bias-correction.ts) goes
  * to the JSON (`bias_correction`) and into the biases of both models.
  *
  * Deterministic: onnxruntime runs with one thread, samples in file order, sums in a fixed
- * order, seeded randomness (skip), no timestamps: the same inputs give byte-identical files.
+ * order (the counting worker takes the samples in order), seeded randomness (skip), no
+ * timestamps: the same inputs give byte-identical files.
  */
 
 export interface CalibrationJson {
