@@ -136,6 +136,8 @@ export interface PipelineOptions {
   preprocess?: import('../preprocess/hz-preprocess').InputSpec[];
   march?: 'bernoulli2' | 'bayes';
   runOnCpu?: string[];
+  /** node_info (bayes): ON and InputType/OutputType per node; OutputType int16 nodes compute in int16 */
+  nodeInfo?: Record<string, import('../check/placement').NodeInfoOverride>;
   outputType?: 'float32' | 'int8' | 'int16';
   /** calibration samples (absmax over seeded random inputs; default 2) */
   samples?: number;
@@ -165,12 +167,15 @@ export function quantizeThroughPipeline(float: Model, o: PipelineOptions = {}): 
   const pre = o.preprocess?.length ? insertPreprocess(float, o.preprocess).model : float;
   optimizeModel(pre);
   const march = o.march ?? 'bernoulli2';
-  const placement = placeModel(pre, { march, runOnCpu: o.runOnCpu });
+  const placement = placeModel(pre, { march, runOnCpu: o.runOnCpu, ...(o.nodeInfo ? { nodeInfo: o.nodeInfo } : {}) });
   const cpuNodes = new Set(placement.nodes.filter((n) => n.on === 'CPU').map((n) => n.name));
+  // as the stages do (stages/artifacts.ts): the nodes check.json gives an int16 output
+  const int16Nodes = new Set(placement.nodes.filter((n) => n.outputType === 'int16').map((n) => n.name));
   const quantized = emitQuantizedModel(pre, {
     activations: maxThresholds(pre, randomFeeds(pre, o.samples ?? 2, o.seed ?? 1)),
     cpuNodes,
     march,
+    ...(int16Nodes.size ? { int16Nodes } : {}),
     ...(o.outputType ? { outputType: o.outputType } : {}),
   });
   return { optimized: pre, placement, cpuNodes, quantized };

@@ -13,6 +13,9 @@ import { attr, attrStr, Device, Layout, Names, NX_DOMAIN, POp, Program, PValue, 
  *    output at rank 4 — except where the other layout makes the op a pure relabel of the same
  *    bytes (Reshape of a vector, the image input's NHWC → NCHW Transpose)
  *  - Concat: all inputs in the output's layout, the axis taken in the physical order
+ *  - the ONNX ops of node_info int16 patterns (POp.int16Pattern): any input layout, plain
+ *    outputs — the pattern's integer steps run in the logical order, converting once where an
+ *    NHWC value enters it instead of around every step
  *  - CPU ops and model outputs: plain (Quantize keeps its input's layout: an NHWC featuremap
  *    input goes to the BPU without a conversion)
  *
@@ -115,6 +118,8 @@ export function assignLayouts(p: Program): void {
         op.inputs = op.inputs.map((i) => (isValue(i) ? as(i, want, 'bpu') : i));
         setOut(want);
       } else setOut(anyNhwc ? 'nhwc' : 'plain');
+    } else if (op.int16Pattern) {
+      setOut('plain');
     } else if (!nx && op.type === 'Transpose') {
       const x = op.inputs[0];
       const o = val(op.outputs[0]);

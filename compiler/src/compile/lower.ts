@@ -31,6 +31,9 @@ import type { BinAttr } from './bin-format';
  *    Concat → Concat, any other op → Requant (the op's own float kernel between the two)
  *  - int8 Clip → Clip; int8 MaxPool → MaxPool; ReduceMax over H, W → GlobalMaxPool;
  *    int8 Concat → Concat; other ops on int8 values → the ONNX op itself (passive, BPU)
+ *  - the int16 patterns of node_info nodes (bayes; `markInt16` lists them) → their ONNX ops
+ *    as they are, on the BPU: the check stage places these nodes there, and none of our fused
+ *    ops takes an int16 operand
  *  - image inputs → Preprocess (input_type_rt bytes → int8 x − 128); QuantizeLinear of a
  *    float value → Quantize; DequantizeLinear read by CPU nodes or outputs → Dequantize
  *  - anything else → the ONNX op on the CPU, in float
@@ -65,6 +68,16 @@ const REQUANT_ELTWISE = new Set(['Add', 'Sub', 'Mul']);
 /** ONNX ops whose int8 form only moves or selects values (run on the BPU as they are). */
 const RANDOM_OPS = new Set(['RandomNormal', 'RandomUniform', 'RandomNormalLike', 'RandomUniformLike', 'Multinomial', 'Bernoulli']);
 
+/** A node of the default ONNX domain. */
+function isOnnx(n: Node): boolean {
+  return !n.domain || n.domain === 'ai.onnx';
+}
+
+/** `n` is a default-domain node of type `type`. */
+function is(n: Node | undefined, type: string): n is Node {
+  return !!n && n.opType === type && isOnnx(n);
+}
+
 interface Group {
   anchor: Node;
   members: Node[];
@@ -89,6 +102,10 @@ class Lowering {
   private readonly cpuNodes: ReadonlySet<string>;
   /** DequantizeLinear outputs read directly (as int8) by BPU ops */
   private readonly absorbedDq = new Set<Node>();
+  /** nodes of the int16 (node_info) patterns: ONNX ops kept as they are, on the BPU (markInt16) */
+  private readonly bpuInt16 = new Set<Node>();
+  /** int8/int16 results of those patterns whose scale the pattern tells: the value, or the value whose scale it keeps */
+  private readonly int16Scale = new Map<string, number | string>();
 
   constructor(private readonly model: Model, private readonly opts: LowerOptions) {
     this.g = model.graph;
@@ -126,6 +143,7 @@ class Lowering {
     const order = this.g.topoSort();
     this.foldConstants(order);
     const live = order.filter((n) => !n.outputs.every((o) => !o || this.consts.has(o)));
+    this.markInt16(live);
     for (const n of live) this.match(n);
     this.lowerInputs();
     for (const n of live) {
@@ -250,7 +268,7 @@ class Lowering {
   }
 
   private match(n: Node): void {
-    if (this.grouped.has(n) || (n.domain && n.domain !== 'ai.onnx')) return;
+    if (this.grouped.has(n) || this.bpuInt16.has(n) || (n.domain && n.domain !== 'ai.onnx')) return;
     switch (n.opType) {
       case 'QLinearConv':
         this.matchQLinearConv(n);
@@ -441,6 +459,212 @@ class Lowering {
     this.group(f, members, () => this.emitRequant(f, ins, out, outDtype, outScale as number, members));
   }
 
+  // ---------------------------------------------------------------- int16 (node_info) patterns
+
+  /**
+   * The patterns quantize/quantized.ts writes for node_info int16 nodes (bayes). check.json
+   * places these nodes on the BPU, which computes them in int16; none of our fused ops takes an
+   * int16 operand, so the pattern's ONNX ops — the exact integer steps the ReferenceEngine
+   * runs — are kept as they are, on the BPU (the runtime runs ONNX ops with the registry's
+   * kernels on either side):
+   *  - Conv / Gemm (as a 1×1 Conv) reading or writing int16: [an int16 input split, x = 256·hi +
+   *    lo: Cast(int32) → Mod(256) → Cast(uint8), Sub → Div(256) → Cast(int8)] → ConvInteger
+   *    [→ Mul(256) → Add(the low-byte ConvInteger)] [→ Add(int32 bias)] → Cast(float) → Mul(M) →
+   *    QuantizeLinear(1) | Round → Clip → Cast(int16)
+   *  - Conv / ConvTranspose reading int16: Cast(float) → Conv|ConvTranspose → Mul(M) → the same tail
+   *  - a passive op on int16: Cast(float) → the op → Cast(int16)
+   *  - a requantising, LUT or Concat node reading int16: each operand a constant,
+   *    DequantizeLinear(int8) or Cast(float) → Mul(s) of an int16 value, read by the node
+   *    alone, at least one int16 → the float op → QuantizeLinear(s) | Div(s) → Round → Clip →
+   *    Cast(int16) (with int8 operands only it is matchRequant's, an int16 result included)
+   * CPU nodes (check.json) are never part of one: an int16 value they read is dequantized on the CPU.
+   */
+  private markInt16(live: Node[]): void {
+    for (const n of live) {
+      if (this.bpuInt16.has(n) || !isOnnx(n)) continue;
+      let members: Node[] | undefined;
+      if (n.opType === 'ConvInteger') members = this.int16ConvInteger(n);
+      else if (n.opType === 'Conv' || n.opType === 'ConvTranspose') members = this.int16FloatConv(n);
+      else if (n.opType === 'Cast') members = this.int16Passive(n);
+      else members = this.int16Requant(n);
+      if (members) for (const m of members) this.bpuInt16.add(m);
+    }
+  }
+
+  private onBpu(n: Node): boolean {
+    return !this.cpuNodes.has(n.name) && !this.cpuNodes.has(n.label);
+  }
+
+  private castTo(n: Node | undefined, dtype: DType): n is Node {
+    return is(n, 'Cast') && dtypeFromOnnx(n.int('to', 0)!) === dtype;
+  }
+
+  /** A computed int16 value. */
+  private int16Value(v: string | undefined): v is string {
+    return !!v && !this.isConst(v) && this.dtype(v) === 'int16';
+  }
+
+  /** Mul(v, M) → QuantizeLinear(scale 1) | Round → Clip → Cast(int16): the requantisation of an integer accumulator. */
+  private accTail(v: string): Node[] | undefined {
+    const mul = this.only(v);
+    if (!is(mul, 'Mul') || mul.inputs[0] !== v || !this.isConst(mul.inputs[1])) return undefined;
+    const next = this.only(mul.outputs[0]);
+    if (is(next, 'QuantizeLinear') && this.scalar(next.inputs[1]) === 1 && this.int8Zero(next.inputs[2])) return [mul, next];
+    const tail = is(next, 'Round') ? this.int16Tail(next) : undefined;
+    return tail ? [mul, ...tail.nodes] : undefined;
+  }
+
+  private int8Zero(z: string | undefined): boolean {
+    return !!z && this.scalar(z) === 0 && this.consts.get(z)?.dtype === 'int8';
+  }
+
+  /** ConvInteger(x int8, W) … → tail, with the int16 input split before it when there is one. */
+  private int16ConvInteger(ci: Node): Node[] | undefined {
+    const [x, w] = ci.inputs;
+    // the low-byte ConvInteger (uint8 input) is found from the high-byte one
+    if (!x || this.isConst(x) || this.dtype(x) !== 'int8' || !this.isConst(w) || ci.inputs.slice(2).some((z) => z) || !this.onBpu(ci)) return undefined;
+    const members: Node[] = [ci];
+    let acc = ci.outputs[0];
+    const hi256 = this.only(acc);
+    if (is(hi256, 'Mul') && hi256.inputs[0] === acc && this.scalar(hi256.inputs[1]) === 256) {
+      const split = this.int16Split(ci, hi256);
+      if (!split) return undefined;
+      members.push(...split.nodes);
+      acc = split.sum;
+    }
+    let next = this.only(acc);
+    if (is(next, 'Add') && next.inputs[0] === acc && this.isConst(next.inputs[1])) {
+      members.push(next);
+      acc = next.outputs[0];
+      next = this.only(acc);
+    }
+    if (!this.castTo(next, 'float32')) return undefined;
+    const tail = this.accTail(next.outputs[0]);
+    return tail ? [...members, next, ...tail] : undefined;
+  }
+
+  /** 256·ConvInteger(hi, W) + ConvInteger(lo, W) of x = 256·hi + lo (int16 x), from the high-byte conv and its Mul(256). */
+  private int16Split(ci: Node, hi256: Node): { nodes: Node[]; sum: string } | undefined {
+    const add = this.only(hi256.outputs[0]);
+    if (!is(add, 'Add')) return undefined;
+    const loAcc = add.inputs[0] === hi256.outputs[0] ? add.inputs[1] : add.inputs[0];
+    const lo = this.producer.get(loAcc);
+    if (!is(lo, 'ConvInteger') || this.only(loAcc) !== add || lo.inputs[1] !== ci.inputs[1] || lo.inputs.slice(2).some((z) => z)) return undefined;
+    const castHi = this.producer.get(ci.inputs[0]);
+    const castLo = this.producer.get(lo.inputs[0]);
+    if (!this.castTo(castHi, 'int8') || this.only(ci.inputs[0]) !== ci || !this.castTo(castLo, 'uint8') || this.only(lo.inputs[0]) !== lo) return undefined;
+    const div = this.producer.get(castHi.inputs[0]);
+    if (!is(div, 'Div') || this.scalar(div.inputs[1]) !== 256 || this.only(div.outputs[0]) !== castHi) return undefined;
+    const sub = this.producer.get(div.inputs[0]);
+    const mod = this.producer.get(castLo.inputs[0]);
+    if (!is(sub, 'Sub') || this.only(sub.outputs[0]) !== div || !is(mod, 'Mod') || this.scalar(mod.inputs[1]) !== 256) return undefined;
+    const [xi, lo32] = sub.inputs;
+    if (mod.outputs[0] !== lo32 || mod.inputs[0] !== xi) return undefined;
+    const readOnlyBy = (v: string, ...ns: Node[]): boolean => !this.graphOutputs.has(v) && (this.readers.get(v) ?? []).every((r) => ns.includes(r));
+    const castX = this.producer.get(xi);
+    if (!readOnlyBy(lo32, sub, castLo) || !this.castTo(castX, 'int32') || !readOnlyBy(xi, sub, mod) || !this.int16Value(castX.inputs[0])) return undefined;
+    return { nodes: [castX, mod, sub, div, castLo, castHi, lo, hi256, add], sum: add.outputs[0] };
+  }
+
+  /** Cast(int16 → float) → Conv|ConvTranspose (integer values as floats) → Mul(M) → tail. */
+  private int16FloatConv(n: Node): Node[] | undefined {
+    const cast = this.producer.get(n.inputs[0]);
+    if (!this.castTo(cast, 'float32') || !this.int16Value(cast.inputs[0]) || this.only(cast.outputs[0]) !== n || !this.onBpu(n)) return undefined;
+    if (!this.isConst(n.inputs[1]) || (n.inputs[2] && !this.isConst(n.inputs[2]))) return undefined;
+    const tail = this.accTail(n.outputs[0]);
+    return tail ? [cast, n, ...tail] : undefined;
+  }
+
+  /** Cast(int16 → float) → a passive op → Cast(int16) for each of its outputs. */
+  private int16Passive(cast: Node): Node[] | undefined {
+    const x = cast.inputs[0];
+    if (!this.castTo(cast, 'float32') || !this.int16Value(x)) return undefined;
+    const f = this.only(cast.outputs[0]);
+    if (!f || !isOnnx(f) || findOp(f.domain, f.opType)?.quant !== 'passive' || !this.onBpu(f) || f.inputs[0] !== cast.outputs[0]) return undefined;
+    if (f.inputs.slice(1).some((i) => i && !this.isConst(i))) return undefined;
+    const back: Node[] = [];
+    for (const o of f.outputs) {
+      if (!o || (!this.readers.get(o)?.length && !this.graphOutputs.has(o))) continue;
+      const c = this.only(o);
+      if (!this.castTo(c, 'int16')) return undefined;
+      back.push(c);
+    }
+    if (!back.length) return undefined;
+    for (const c of back) this.int16Scale.set(c.outputs[0], x);
+    return [cast, f, ...back];
+  }
+
+  /** A requantising / LUT / Concat node reading int16, with its operands' dequantization and its tail. */
+  private int16Requant(f: Node): Node[] | undefined {
+    const op = findOp(f.domain, f.opType);
+    if (!op || op.quant === 'cpu' || !this.onBpu(f) || f.outputs.length !== 1 || !f.outputs[0]) return undefined;
+    const next = this.only(f.outputs[0]);
+    let tail: Node[];
+    let outScale: number | undefined;
+    let wide = false;
+    if (is(next, 'QuantizeLinear') && next.inputs[0] === f.outputs[0] && this.int8Zero(next.inputs[2])) {
+      tail = [next];
+      outScale = this.scalar(next.inputs[1]);
+    } else if (is(next, 'Div') && next.inputs[0] === f.outputs[0]) {
+      const round = this.only(next.outputs[0]);
+      const t = is(round, 'Round') ? this.int16Tail(round) : undefined;
+      if (!t) return undefined;
+      tail = [next, ...t.nodes];
+      outScale = this.scalar(next.inputs[1]);
+    } else return undefined;
+    if (!outScale) return undefined;
+    const deq: Node[] = [];
+    let data = 0;
+    for (const i of f.inputs) {
+      if (!i || this.isConst(i)) continue;
+      const d = this.producer.get(i);
+      if (this.only(i) !== f || !d) return undefined;
+      if (d.opType === 'DequantizeLinear' && isOnnx(d)) {
+        const q = d.inputs[0];
+        if (this.isConst(q) || this.dtype(q) !== 'int8' || !this.scalar(d.inputs[1]) || (d.inputs[2] && this.scalar(d.inputs[2]) !== 0)) return undefined;
+        deq.push(d);
+      } else if (d.opType === 'Mul' && isOnnx(d)) {
+        const c = this.producer.get(d.inputs[0]);
+        if (!this.castTo(c, 'float32') || !this.int16Value(c.inputs[0]) || this.only(c.outputs[0]) !== d || !this.scalar(d.inputs[1])) return undefined;
+        deq.push(c, d);
+        wide = true;
+      } else return undefined;
+      data++;
+    }
+    // int8 operands only: matchRequant's Requant / Eltwise / … (an int16 result included)
+    if (!data || !wide) return undefined;
+    this.int16Scale.set(tail[tail.length - 1].outputs[0], outScale);
+    return [...deq, f, ...tail];
+  }
+
+  /** The scale of an int8/int16 result of an int16 pattern: what the pattern says, else what its readers dequantize it with (0: unknown). */
+  private patternScale(v: string): number {
+    const s = this.int16Scale.get(v);
+    if (typeof s === 'number') return s;
+    if (s !== undefined) return this.p.values.get(s)?.scale || this.readerScale(s, 0);
+    return this.readerScale(v, 0);
+  }
+
+  /** The scale readers of `v` dequantize it with (DequantizeLinear, Cast → Mul, QLinearConv), looking through passive ops. */
+  private readerScale(v: string, depth: number): number {
+    if (depth > 8) return 0;
+    for (const r of this.readers.get(v) ?? []) {
+      if (r.inputs[0] !== v || !isOnnx(r)) continue;
+      let s: number | undefined;
+      if (r.opType === 'DequantizeLinear' || r.opType === 'QLinearConv') s = this.scalar(r.inputs[1]);
+      else if (r.opType === 'Cast' && dtypeFromOnnx(r.int('to', 0)!) === 'float32') {
+        const next = this.only(r.outputs[0]);
+        if (is(next, 'Mul') && next.inputs[0] === r.outputs[0]) s = this.scalar(next.inputs[1]);
+        else if (next && this.bpuInt16.has(next) && findOp(next.domain, next.opType)?.quant === 'passive') {
+          // Cast → passive op → Cast(int16): the same scale
+          for (const o of next.outputs) for (const c of o ? this.readers.get(o) ?? [] : []) if (this.castTo(c, 'int16')) s ||= this.readerScale(c.outputs[0], depth + 1);
+        }
+      } else if (findOp(r.domain, r.opType)?.quant === 'passive' && r.outputs[0] && this.dtype(r.outputs[0]) === this.dtype(v)) s = this.readerScale(r.outputs[0], depth + 1);
+      if (s) return s;
+    }
+    return 0;
+  }
+
   // ---------------------------------------------------------------- emission of groups
 
   private emitConv(n: Node, x: string, out: string, members: Node[], fc: boolean): void {
@@ -610,6 +834,7 @@ class Lowering {
 
   private lowerNode(n: Node): void {
     const name = this.opName(n);
+    if (this.bpuInt16.has(n)) return this.lowerOnnx(n, name, 'bpu');
     const outs = n.outputs;
     if (!n.domain || n.domain === 'ai.onnx') {
       switch (n.opType) {
@@ -711,8 +936,8 @@ class Lowering {
     return xs.every((x) => x === xs[0]) ? xs[0] : undefined;
   }
 
-  /** An ONNX node kept as it is: on the BPU when it moves int8 values, else on the CPU. */
-  private lowerOnnx(n: Node, name: string): void {
+  /** An ONNX node kept as it is: on the BPU when it moves int8 values (or `device` says so), else on the CPU. */
+  private lowerOnnx(n: Node, name: string, forced?: Device): void {
     if (!findOp(n.domain, n.opType) && (!n.domain || n.domain === 'ai.onnx')) {
       throw compileError(`node '${n.label}' (${n.opType}) has no kernel in nx-ptq`, n.label, 'replace the operator, or register it as a custom CPU operator');
     }
@@ -723,7 +948,7 @@ class Lowering {
     }
     const data = n.inputs[0];
     const int8Data = !!data && !this.isConst(data) && (this.dtype(data) === 'int8' || this.dtype(data) === 'int16') && n.opType !== 'Cast' && n.opType !== 'DequantizeLinear' && n.opType !== 'QuantizeLinear';
-    const device: Device = int8Data && (!n.domain || n.domain === 'ai.onnx') ? 'bpu' : 'cpu';
+    const device: Device = forced ?? (int8Data && (!n.domain || n.domain === 'ai.onnx') ? 'bpu' : 'cpu');
     const inputs = n.inputs.map((i) => {
       if (!i) return '';
       if (this.isConst(i)) return this.constant(i);
@@ -734,12 +959,17 @@ class Lowering {
       if (!o) return '';
       const used = (this.readers.get(o)?.length ?? 0) > 0 || this.graphOutputs.has(o);
       if (!used && n.outputs.indexOf(o) > 0) return '';
-      const passiveScale = device === 'bpu' && data ? this.p.values.get(data)?.scale ?? 0 : 0;
-      this.value(o, this.dtype(o) === 'int8' || this.dtype(o) === 'int16' ? passiveScale : 0);
+      const quantized = this.dtype(o) === 'int8' || this.dtype(o) === 'int16';
+      // an int16 pattern's result: the scale the pattern tells; a passive op's: its input's
+      const scale = !quantized ? 0 : forced ? this.patternScale(o) : device === 'bpu' && data ? this.p.values.get(data)?.scale ?? 0 : 0;
+      this.value(o, scale);
       return o;
     });
     while (outputs.length && outputs[outputs.length - 1] === '') outputs.pop();
-    this.push({ name, type: n.opType, domain: n.domain && n.domain !== 'ai.onnx' ? n.domain : '', device, inputs, outputs, attrs: [...onnxAttrs(n), attr.i('_opset', this.model.opset(n.domain) ?? 1)], sources: [n.label] });
+    this.push({
+      name, type: n.opType, domain: n.domain && n.domain !== 'ai.onnx' ? n.domain : '', device, inputs, outputs, attrs: [...onnxAttrs(n), attr.i('_opset', this.model.opset(n.domain) ?? 1)], sources: [n.label],
+      ...(this.bpuInt16.has(n) ? { int16Pattern: true } : {}),
+    });
   }
 }
 

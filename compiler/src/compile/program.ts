@@ -42,6 +42,11 @@ export interface POp {
   attrs: BinAttr[];
   /** quantized-model nodes this op stands for */
   sources: string[];
+  /**
+   * An ONNX op of a node_info int16 pattern (lower.ts `markInt16`): on the BPU, computing in
+   * the logical order (layout.ts leaves its outputs plain; the runtime converts NHWC inputs).
+   */
+  int16Pattern?: boolean;
 }
 
 export interface PInput {
