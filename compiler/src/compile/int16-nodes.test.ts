@@ -135,4 +135,24 @@ describe('node_info int16 nodes in the .bin (bayes)', () => {
     expect([opOf('sum')?.type, outDtype('sum')]).toEqual(['Eltwise', 'int16']);
     expect([opOf('sig')?.type, outDtype('sig')]).toEqual(['Requant', 'int16']);
   });
+  it("an int8 ConvTranspose (ConvFloatAcc) records its result's real scale, not the 1 of the QuantizeLinear writing it", () => {
+    const b = new GraphBuilder('ct8', { opset: 13, seed: 3 });
+    const x = b.input('x', 'float32', [1, 4, 8, 8]);
+    const c1 = b.conv(x, { outChannels: 6, kernel: 3, pad: 1, name: 'c1' });
+    const wt = b.initializer(b.randomTensor([6, 4, 2, 2], 0.3), 'up.weight');
+    const [up] = b.node('ConvTranspose', [c1, wt], { strides: [2, 2], kernel_shape: [2, 2] }, 1, { name: 'up', shapes: [[1, 4, 16, 16]] });
+    b.output(b.conv(b.relu(up, 'up_relu'), { outChannels: 4, kernel: 3, pad: 1, name: 'c2' }), 'y');
+    const m = quantizeThroughPipeline(b.build(), { march: 'bayes' });
+    const bin = compile(m, { optimizeLevel: 'O0' });
+    expectExact(m, bin, 2);
+    const op = bin.segments.flatMap((sg) => sg.ops).find((o) => o.type === 'ConvFloatAcc' && o.sourceNodes.includes('up'))!;
+    expect(op).toBeDefined();
+    const value = bin.values.find((v) => v.name === op.outputs[0])!;
+    expect(value.dtype).toBe('int8');
+    // the scale c2 (QLinearConv) reads it with, through the passive Relu: its x_scale
+    const g = m.quantized.graph;
+    const c2 = g.nodes.find((n) => n.opType === 'QLinearConv' && n.name.startsWith('c2'))!;
+    expect(value.scale).toBe(g.initializers.get(c2.inputs[1])!.toNumbers()[0]);
+    expect(value.scale).not.toBe(1);
+  });
 });

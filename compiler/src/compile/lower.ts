@@ -381,7 +381,9 @@ class Lowering {
     if (M.size !== 1 && M.size !== channels) return false;
     this.group(n, members, () => {
       this.value(x);
-      const o = this.value(out, outDtype === 'int8' ? this.scaleOfInt8(out) : this.scaleOfOutput(out), outDtype);
+      // (the int8 result comes from a QuantizeLinear of scale 1 — the accumulator is already
+      // requantised — so its scale is the one its readers dequantize it with)
+      const o = this.value(out, outDtype === 'int8' ? this.readerScale(out, 0) || this.scaleOfOutput(out) : this.scaleOfOutput(out), outDtype);
       const inputs = [x, this.constant(n.inputs[1]), n.inputs[2] ? this.constant(n.inputs[2]) : '', this.constant(mul.inputs[1])];
       const inner = onnxAttrs(n).map((a) => ({ ...a, name: `op:${a.name}` }));
       const attrs: BinAttr[] = [attr.s('conv', n.opType), attr.s('out_dtype', outDtype), attr.ints('clamp', outDtype === 'int8' ? [-128, 127] : [-32768, 32767]), attr.i('op_opset', this.model.opset('') ?? 13), ...inner];
