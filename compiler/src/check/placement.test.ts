@@ -7,7 +7,7 @@ import {
 } from './fixtures.test.util';
 import { overridesFromConfig } from './overrides';
 import { NodePlacement, PlaceOptions, Placement, placeModel } from './placement';
-import { formatCheckerLog, formatCheckerTable, formatCpuReasons, placementToJson } from './report';
+import { formatCheckerLog, formatCheckerTable, formatCpuReasons, formatSummary, placementToJson } from './report';
 import { March } from './table';
 
 const node = (p: Placement, name: string): NodePlacement => {
@@ -388,6 +388,8 @@ describe('report', () => {
     expect(log).toContain('INFO The converted model node information:');
     expect(log).toContain('CPU nodes and why they are not on the BPU:');
     expect(log).toMatch(/INFO 4 nodes: 1 on the BPU, 3 on the CPU; 1 BPU subgraph; 1 Quantize boundary, 1 Dequantize boundary\n$/);
+    const none = { ...place(passiveBetweenCpuOps(), 'bernoulli2'), subgraphs: [], boundaries: [] };
+    expect(formatSummary(none)).toMatch(/0 BPU subgraphs; 0 Quantize boundaries, 0 Dequantize boundaries$/);
     expect(log).not.toMatch(/\d{4}-\d\d-\d\d/);
     expect(log).toMatchSnapshot();
   });

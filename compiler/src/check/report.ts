@@ -29,7 +29,8 @@ export function formatCpuReasons(p: Placement): string {
 }
 
 function plural(n: number, word: string): string {
-  return `${n} ${word}${n === 1 ? '' : 's'}`;
+  if (n === 1) return `${n} ${word}`;
+  return `${n} ${/[^aeiou]y$/.test(word) ? `${word.slice(0, -1)}ies` : `${word}s`}`;
 }
 
 /** One line: node, BPU/CPU, subgraph and boundary counts. */
