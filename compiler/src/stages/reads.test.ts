@@ -12,32 +12,11 @@ import { affectedStages, FILE_READERS, stagesForFiles } from '../watch/affected'
 import { buildTargets, TargetSettings } from '../../../plugins/nx-ptq/targets';
 import { StageName, STAGE_NAMES, STAGE_UPSTREAM, stageOutputs } from './index';
 import { FileGroup, fileGroups, FILE_GROUPS, readersOf, STAGE_READS, stagesReading, upstreamStages } from './reads';
+import { READS_YAML } from './reads.test.util';
 
 const ALL: FileGroup[] = ['model', 'calibration', 'customOp', 'verifyData'];
 
-const YAML = `model_parameters:
-  onnx_model: '../../shared/net.onnx'
-  march: 'bernoulli2'
-  output_model_file_prefix: 'net'
-  working_dir: './out'
-input_parameters:
-  input_name: 'data'
-  input_type_train: 'rgb'
-  input_layout_train: 'NCHW'
-  input_shape: '1x3x8x8'
-  norm_type: 'data_scale'
-  scale_value: '0.0039'
-  input_type_rt: 'rgb'
-  input_layout_rt: 'NHWC'
-calibration_parameters:
-  cal_data_dir: '../../cal'
-  calibration_type: 'max'
-compiler_parameters:
-  optimize_level: 'O3'
-custom_op:
-  op_register_files: 'my_op.py'
-  custom_op_dir: './ops'
-`;
+const YAML = READS_YAML;
 
 /** The same model with verify's own samples (`nx-ptq.verify.data_dir`). */
 const YAML_V = `${YAML}nx-ptq:

@@ -8,32 +8,11 @@ import * as os from 'os';
 import * as path from 'path';
 import { parseConfig, PtqConfig } from '../config';
 import { StageName, STAGE_NAMES } from '../stages';
+import { READS_YAML } from '../stages/reads.test.util';
 import { stageKeyParts } from './key';
 import { InputHash, memoKey } from './store';
 
-const YAML = `model_parameters:
-  onnx_model: '../../shared/net.onnx'
-  march: 'bernoulli2'
-  output_model_file_prefix: 'net'
-  working_dir: './out'
-input_parameters:
-  input_name: 'data'
-  input_type_train: 'rgb'
-  input_layout_train: 'NCHW'
-  input_shape: '1x3x8x8'
-  norm_type: 'data_scale'
-  scale_value: '0.0039'
-  input_type_rt: 'rgb'
-  input_layout_rt: 'NHWC'
-calibration_parameters:
-  cal_data_dir: '../../cal'
-  calibration_type: 'max'
-compiler_parameters:
-  optimize_level: 'O3'
-custom_op:
-  op_register_files: 'my_op.py'
-  custom_op_dir: './ops'
-`;
+const YAML = READS_YAML;
 
 const withVerify = (block: string): string => `${YAML}nx-ptq:\n  verify:\n${block}`;
 const env = { NX_PTQ_MEMO_TOOLCHAIN: 'key-test' };
