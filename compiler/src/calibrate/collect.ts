@@ -1,17 +1,16 @@
 import { isPtqError, PtqError } from '../errors';
-import { cloneModel } from '../onnx/clone';
 import { isFloat } from '../onnx/dtype';
-import { Attribute, Model, Node } from '../onnx/ir';
+import { Model } from '../onnx/ir';
 import { inferShapes } from '../onnx/shape-inference';
 import { Tensor } from '../onnx/tensor';
 import { ValueFacts } from '../ops/registry';
-import { Namer } from '../quantize/names';
 import { Engine } from '../runtime/engine';
 import { OrtEngine } from '../runtime/ort';
 import { ReferenceEngine } from '../runtime/reference';
 import { chooseEngine } from '../runtime/select';
 import { FloatData, HISTOGRAM_BINS, HistogramObserver, MinMaxObserver, RangeSummary } from './observers';
 import { collectSampled } from './sampled';
+import { StatisticsGraph } from './statistics-graph';
 
 /** One calibration sample: a tensor per model input. */
 export type Sample = Record<string, Tensor>;
@@ -329,13 +328,8 @@ export interface RangePlan {
  * Tensors are shared with `model`.
  */
 export function rangeModel(model: Model, names: string[], facts: Map<string, ValueFacts>, perChannel = true): RangePlan {
-  const m = cloneModel(model);
-  const g = m.graph;
-  const inputs = new Set(g.realInputs.map((v) => v.name));
-  const namer = new Namer(g);
-  const fresh = (base: string): string => namer.fresh(base);
-  const opset = model.opset('') ?? 13;
-  const axesInput = new Map<number, string>();
+  const sg = new StatisticsGraph(model);
+  const inputs = new Set(sg.g.realInputs.map((v) => v.name));
   const reduced = new Map<string, { min: string; max: string }>();
   const raw: string[] = [];
   const outputs: string[] = [];
@@ -346,31 +340,12 @@ export function rangeModel(model: Model, names: string[], facts: Map<string, Val
       if (!inputs.has(name)) outputs.push(name);
       continue;
     }
-    const rank = f.shape.length;
-    const axes = rank < 2 || !perChannel ? [] : [0, ...Array.from({ length: rank - 2 }, (_, k) => k + 2)];
-    const ends = { min: '', max: '' };
-    for (const [op, key] of [['ReduceMin', 'min'], ['ReduceMax', 'max']] as const) {
-      const out = fresh(`${name}__calibration_${key}`);
-      const attrs: Record<string, Attribute> = { keepdims: { type: 'int', value: 0 } };
-      const ins = [name];
-      if (axes.length && opset >= 18) {
-        let a = axesInput.get(rank);
-        if (!a) {
-          a = fresh(`calibration_axes_rank${rank}`);
-          g.initializers.set(a, new Tensor('int64', [axes.length], BigInt64Array.from(axes, BigInt)));
-          axesInput.set(rank, a);
-        }
-        ins.push(a);
-      } else if (axes.length) attrs.axes = { type: 'ints', value: axes };
-      g.nodes.push(new Node({ opType: op, name: out, inputs: ins, outputs: [out], attrs }));
-      ends[key] = out;
-      outputs.push(out);
-    }
+    const ends = { min: sg.reduce('ReduceMin', name, f.shape.length, perChannel), max: sg.reduce('ReduceMax', name, f.shape.length, perChannel) };
+    outputs.push(ends.min, ends.max);
     reduced.set(name, ends);
   }
-  // (nothing to reduce or fetch: the model's own outputs keep it a valid model)
-  if (outputs.length) g.outputs = outputs.map((o) => ({ name: o }));
-  return { model: m, reduced, raw };
+  sg.setOutputs(outputs);
+  return { model: sg.model, reduced, raw };
 }
 
 /** The names exist and are float, the samples can be read more than once; the value facts of the model. */

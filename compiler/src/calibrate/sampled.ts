@@ -1,15 +1,14 @@
 import { isPtqError } from '../errors';
-import { cloneModel } from '../onnx/clone';
 import { Attribute, Graph, Model, Node } from '../onnx/ir';
 import { inferShapes } from '../onnx/shape-inference';
 import { Tensor } from '../onnx/tensor';
 import { ValueFacts } from '../ops/registry';
-import { Namer } from '../quantize/names';
 import { Engine } from '../runtime/engine';
 import { OrtEngine } from '../runtime/ort';
 import { ReferenceEngine } from '../runtime/reference';
 import type { CalibrationStatistics, CollectOptions, Sample, SampleSource, TensorStatistics } from './collect';
 import { GrowingState, HistogramSink, openHistogramSink, SinkItem, SinkSite } from './counting';
+import { StatisticsGraph } from './statistics-graph';
 import { FloatData, growingToFixed, growingTotal, HISTOGRAM_BINS, MinMaxObserver, RangeSummary } from './observers';
 
 /** Histogram values per tensor per sample the calibrate stage takes by default (`histogram_sample`). */
@@ -150,10 +149,9 @@ export function unpack(plan: StatisticsPlan, out: Record<string, Tensor>): Recor
  */
 export function statisticsModel(model: Model, names: string[], facts: Map<string, ValueFacts>, perChannel: boolean, sample: number): StatisticsPlan {
   if (!(Number.isInteger(sample) && sample >= 1)) throw new Error(`statisticsModel: sample must be a positive integer, got ${sample}`);
-  const m = cloneModel(model);
-  const g = m.graph;
+  const sg = new StatisticsGraph(model);
+  const g = sg.g;
   const inputs = new Set(g.realInputs.map((v) => v.name));
-  const namer = new Namer(g);
   const opset = model.opset('') ?? 13;
   const producer = new Map<string, Node>();
   for (const n of g.nodes) for (const o of n.outputs) if (o) producer.set(o, n);
@@ -161,25 +159,8 @@ export function statisticsModel(model: Model, names: string[], facts: Map<string
   /** static dims of the outputs that can be packed (float32, known shape) */
   const sizes = new Map<string, number[]>();
   const sites: StatisticsSite[] = [];
-  const add = (opType: string, ins: string[], base: string, attrs: Record<string, Attribute> = {}): string => {
-    const out = namer.fresh(base);
-    g.nodes.push(new Node({ opType, name: out, inputs: ins, outputs: [out], attrs }));
-    return out;
-  };
-  const constant = (base: string, t: Tensor): string => {
-    const name = namer.fresh(base);
-    g.initializers.set(name, t);
-    return name;
-  };
+  const add = sg.node.bind(sg);
   const ints = (xs: number[]): Attribute => ({ type: 'ints', value: xs });
-  const reduce = (op: 'ReduceMin' | 'ReduceMax', name: string, rank: number): string => {
-    const axes = rank < 2 || !perChannel ? [] : [0, ...Array.from({ length: rank - 2 }, (_, k) => k + 2)];
-    const attrs: Record<string, Attribute> = { keepdims: { type: 'int', value: 0 } };
-    const ins = [name];
-    if (axes.length && opset >= 18) ins.push(constant(`${name}__calibration_axes`, new Tensor('int64', [axes.length], BigInt64Array.from(axes, BigInt))));
-    else if (axes.length) attrs.axes = ints(axes);
-    return add(op, ins, `${name}__calibration_${op === 'ReduceMin' ? 'min' : 'max'}`, attrs);
-  };
 
   for (const name of names) {
     const f = facts.get(name);
@@ -202,9 +183,9 @@ export function statisticsModel(model: Model, names: string[], facts: Map<string
     const site: StatisticsSite = { name, kind: 'reduced', channelled: rank >= 3, elements };
     const lower = rank >= 3 ? lowerBound(producer.get(name), g) : undefined;
     if (rank >= 3) site.max = add('GlobalMaxPool', [name], `${name}__calibration_max`);
-    else site.max = reduce('ReduceMax', name, rank);
+    else site.max = sg.reduce('ReduceMax', name, rank, perChannel);
     if (lower !== undefined) site.lower = lower;
-    else site.min = reduce('ReduceMin', name, rank);
+    else site.min = sg.reduce('ReduceMin', name, rank, perChannel);
     if (rank >= 3) {
       const spatial = rank - 2;
       site.sample = add('MaxPool', [name], `${name}__calibration_sample`, {
@@ -213,9 +194,8 @@ export function statisticsModel(model: Model, names: string[], facts: Map<string
       });
     } else {
       const step = Math.ceil(elements / sample);
-      const flat = add('Reshape', [name, constant(`${name}__calibration_flat`, new Tensor('int64', [1], BigInt64Array.from([-1n])))], `${name}__calibration_flat`);
-      const i64 = (v: number): string => constant(`${name}__calibration_slice`, new Tensor('int64', [1], BigInt64Array.from([BigInt(v)])));
-      site.sample = add('Slice', [flat, i64(0), i64(elements), i64(0), i64(step)], `${name}__calibration_sample`);
+      const flat = add('Reshape', [name, sg.int64([-1])], `${name}__calibration_flat`);
+      site.sample = add('Slice', [flat, sg.int64([0]), sg.int64([elements]), sg.int64([0]), sg.int64([step])], `${name}__calibration_sample`);
     }
     outputs.push(site.max, ...(site.min ? [site.min] : []), site.sample);
     const reducedDims = rank >= 2 && perChannel ? [dims[1]] : [];
@@ -224,10 +204,10 @@ export function statisticsModel(model: Model, names: string[], facts: Map<string
     sizes.set(site.sample, rank >= 3 ? [dims[0], dims[1], ...dims.slice(2).map((d) => Math.ceil(d / pooled))] : [Math.ceil(elements / Math.ceil(elements / sample))]);
     sites.push(site);
   }
-  const plan: StatisticsPlan = { model: m, sites };
+  const plan: StatisticsPlan = { model: sg.model, sites };
   const packable = outputs.filter((o) => sizes.has(o));
   if (packable.length > 1) {
-    const flat = constant('calibration_flat', new Tensor('int64', [1], BigInt64Array.from([-1n])));
+    const flat = sg.int64([-1]);
     const parts: { name: string; dims: number[]; offset: number }[] = [];
     let offset = 0;
     const pieces = packable.map((o) => {
@@ -239,7 +219,7 @@ export function statisticsModel(model: Model, names: string[], facts: Map<string
     plan.packed = { output, parts };
     outputs.splice(0, outputs.length, output, ...outputs.filter((o) => !sizes.has(o)));
   }
-  if (outputs.length) g.outputs = outputs.map((o) => ({ name: o }));
+  sg.setOutputs(outputs);
   return plan;
 }
 
