@@ -1,9 +1,9 @@
 import '../ops';
 import { GraphBuilder, Value } from '../onnx/builder';
-import { Model } from '../onnx/ir';
 import { BinEngine } from '../runtime/bin-engine';
 import { BinModel, decodeBin, encodeBin } from './bin-format';
 import { compileQuantizedModel, CompileOptions } from './compile';
+import { int16Net } from '../quantize/int16.test.util';
 import { compareWithReference, PipelineModels, quantizeThroughPipeline } from './compile.test.util';
 
 /**
@@ -52,31 +52,11 @@ function expectCheckPlacement(m: PipelineModels, bin: BinModel): void {
 const cpuSources = (bin: BinModel): string[] =>
   [...new Set(bin.segments.filter((s) => s.kind === 'cpu').flatMap((s) => s.ops.flatMap((op) => op.sourceNodes)))].sort();
 
-/**
- * x → c1 → r1 → c2 → r2 → MaxPool → c3 → r3 ─┐
- *                              └──── c5 ─────┴→ add → GAP → Flatten → fc → y
- * c1, c2, c5, fc int16: int16 written by a Conv with and without a Relu after it, read by a
- * passive op (MaxPool), by Convs (c3: int16 in, int8 out; c5: int16 in and out), by the
- * requantising Add next to an int8 operand, and the int16 Gemm head leaving dequantized.
- */
-function net(): Model {
-  const b = new GraphBuilder('int16', { opset: 13, seed: 11 });
-  const x = b.input('x', 'float32', [1, 3, 16, 16]);
-  const r1 = b.relu(b.conv(x, { outChannels: 8, kernel: 3, pad: 1, name: 'c1' }), 'r1');
-  const r2 = b.relu(b.conv(r1, { outChannels: 8, kernel: 3, pad: 1, name: 'c2' }), 'r2');
-  const mp = b.maxPool(r2, { kernel: 2, stride: 2 });
-  const r3 = b.relu(b.conv(mp, { outChannels: 8, kernel: 3, pad: 1, name: 'c3' }), 'r3');
-  const c5 = b.conv(mp, { outChannels: 8, kernel: 1, name: 'c5' });
-  const sum = b.add(r3, c5, 'add');
-  b.output(b.gemm(b.flatten(b.globalAvgPool(sum)), 5, { name: 'fc' }), 'y');
-  return b.build();
-}
-
 const int16 = { OutputType: 'int16' };
 
 describe('node_info int16 nodes in the .bin (bayes)', () => {
   it('int16 convolutions, passive ops and a requantising Add stay on the BPU with the rest: one subgraph, bit-exact', () => {
-    const m = quantizeThroughPipeline(net(), { march: 'bayes', nodeInfo: { c1: int16, c2: int16, c5: int16, fc_conv: int16 } });
+    const m = quantizeThroughPipeline(int16Net(), { march: 'bayes', nodeInfo: { c1: int16, c2: int16, c5: int16, fc_conv: int16 } });
     // the check stage puts every node on the BPU, with int16 outputs where asked
     expect(m.placement.nodes.filter((n) => n.on === 'CPU')).toEqual([]);
     expect(m.placement.nodes.filter((n) => n.outputType === 'int16').map((n) => n.name).sort()).toEqual(['c1', 'c2', 'c5', 'fc_conv']);

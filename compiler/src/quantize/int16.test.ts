@@ -4,38 +4,16 @@ import * as path from 'path';
 import '../ops';
 import { loadModel } from '../onnx/decode';
 import { runStage } from '../stages';
-import { GraphBuilder } from '../onnx/builder';
-import { Model } from '../onnx/ir';
 import { ReferenceEngine } from '../runtime/reference';
 import { emitCalibratedModel, emitQuantizedModel, planQuantization, QUANT_INFO_KEY, QuantizedModelInfo, QuantizeSpec } from './index';
+import { int16Net } from './int16.test.util';
 import { compareEngines, cosine, maxThresholds, onnxCheck, randomFeeds } from './quantize.test.util';
 
 // bound once: global lookups are slow inside jest's vm context
 const { abs, max } = Math;
 
-/**
- * x → c1 → r1 → c2 → r2 → MaxPool → c3 → r3 ─┐
- *                              └──── c5 ─────┴→ Add → GAP → Flatten → fc → y
- * with c1, c2, c5 and fc in int16 (bayes node_info): int16 written by Conv (fused Relu, and
- * not), read by a passive op (MaxPool), by Convs (c3: int16 in, int8 out), by a requantising
- * Add next to an int8 value, and a Gemm head (its output is the model output `y`) whose int16
- * output leaves dequantized.
- */
-function net(): Model {
-  const b = new GraphBuilder('int16', { opset: 13, seed: 11 });
-  const x = b.input('x', 'float32', [1, 3, 16, 16]);
-  const r1 = b.relu(b.conv(x, { outChannels: 8, kernel: 3, pad: 1, name: 'c1' }), 'r1');
-  const r2 = b.relu(b.conv(r1, { outChannels: 8, kernel: 3, pad: 1, name: 'c2' }), 'r2');
-  const mp = b.maxPool(r2, { kernel: 2, stride: 2 });
-  const r3 = b.relu(b.conv(mp, { outChannels: 8, kernel: 3, pad: 1, name: 'c3' }), 'r3');
-  const c5 = b.conv(mp, { outChannels: 8, kernel: 1, name: 'c5' });
-  const sum = b.add(r3, c5, 'add');
-  b.output(b.gemm(b.flatten(b.globalAvgPool(sum)), 5, { name: 'fc' }), 'y');
-  return b.build();
-}
-
 describe('int16 nodes (bayes node_info)', () => {
-  const model = net();
+  const model = int16Net();
   const feeds = randomFeeds(model, 6, 21);
   const activations = maxThresholds(model, feeds);
   const int16Nodes = new Set(['c1', 'c2', 'c5', 'fc', 'ghost']);
